@@ -1,0 +1,49 @@
+# Everything a fresh machine needs is installed from here: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements/lock.txt pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install services demo test unit lint typecheck bench lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+services: install
+	deploy/local/postgres.sh
+	$(BIN)/ioc services up
+
+demo: services
+	$(BIN)/ioc demo
+
+lint: install
+	$(BIN)/ruff check ioc pipelines tests bench
+	$(BIN)/ruff format --check ioc pipelines tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+test: services lint typecheck
+	$(BIN)/pytest -q
+
+bench: services
+	$(BIN)/python bench/ingest.py
+
+# Re-pin the whole dependency tree with hashes after changing pyproject.toml.
+lock: install
+	$(BIN)/python -m pip install --quiet uv==0.13.9
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -o requirements/lock.txt
+
+clean:
+	-$(BIN)/ioc services down
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

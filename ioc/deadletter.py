@@ -1,0 +1,51 @@
+"""A refused record and where it came from: what goes to ``ioc.deadletter.v1`` and the table.
+
+The original bytes are kept whole (the table stores them as ``bytea``), so an operator can fix
+and replay the record; the topic message carries them decoded as UTF-8 with replacement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    source_topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    payload: bytes | None
+    reason: str
+    received_at: datetime
+
+    @property
+    def digest(self) -> bytes:
+        """Part of the idempotency key: a memory-only broker can reuse offsets after a restart."""
+        return hashlib.sha256(self.payload or b"").digest()
+
+    @property
+    def reason_kind(self) -> str:
+        """The stable first word of the reason: a bounded label for metrics."""
+        return self.reason.split(":", 1)[0]
+
+    def to_message(self) -> bytes:
+        return msgspec.json.encode(
+            {
+                "source_topic": self.source_topic,
+                "partition": self.partition,
+                "offset": self.offset,
+                "key": _text(self.key),
+                "reason": self.reason,
+                "payload": _text(self.payload) or "",
+                "received_at": self.received_at.isoformat(),
+            }
+        )
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", errors="replace")

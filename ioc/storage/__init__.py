@@ -1,0 +1,1 @@
+"""PostgreSQL / TimescaleDB adapter: migrations, partition maintenance and batch writes."""

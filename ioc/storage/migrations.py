@@ -1,0 +1,275 @@
+"""Versioned, idempotent schema migrations with TimescaleDB detection.
+
+``migrate()`` takes an advisory lock, checks which versions are applied, and applies the rest,
+each in its own transaction. The storage mode (``timescale`` or ``plain``) is decided once, on
+the first migration, and recorded: later migrations and the writer follow it.
+
+- With the extension: hypertables with chunk intervals, compression and retention policies.
+- Without it: range-partitioned tables on event time; the app creates partitions ahead
+  (:mod:`ioc.storage.maintenance`) and drops expired ones.
+Both modes expose the same tables and columns, so every query gives the same answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import psycopg
+from psycopg import sql
+
+from ioc.storage.tables import EVENT_TABLES, EventTable
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["timescale", "plain"]
+LOCK_ID = 0x10C_0001  # advisory lock key shared by every `ioc migrate`
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[psycopg.Connection, Mode], None]
+
+
+_EVENT_DDL: dict[str, str] = {
+    "dossier_events": """
+        event_id         text COLLATE "C" NOT NULL,
+        event_time       timestamptz NOT NULL,
+        dossier_id       text NOT NULL,
+        status           smallint NOT NULL CHECK (status BETWEEN 1 AND 10),
+        procedure_code   text NOT NULL,
+        agency_code      text NOT NULL,
+        channel          smallint CHECK (channel BETWEEN 1 AND 3),
+        received_at      timestamptz,
+        due_at           timestamptz,
+        online_level     text NOT NULL,
+        fee_required     boolean NOT NULL,
+        fee_amount       bigint,
+        paid_online      boolean NOT NULL,
+        e_result         boolean NOT NULL,
+        e_result_required boolean NOT NULL,
+        rating           text COLLATE "C",
+        source           text,
+        kafka_partition  integer,
+        kafka_offset     bigint,
+        ingested_at      timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (event_id, event_time)
+    """,
+    "uptime_checks": """
+        event_id         text COLLATE "C" NOT NULL,
+        event_time       timestamptz NOT NULL,
+        service_id       text NOT NULL,
+        status           text NOT NULL CHECK (status IN ('up', 'degraded', 'down')),
+        kind             text NOT NULL,
+        probe_id         text,
+        latency_ms       double precision,
+        http_status      smallint,
+        tls_expires_at   timestamptz,
+        error            text,
+        kafka_partition  integer,
+        kafka_offset     bigint,
+        ingested_at      timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (event_id, event_time)
+    """,
+    "security_events": """
+        event_id         text COLLATE "C" NOT NULL,
+        event_time       timestamptz NOT NULL,
+        source           text NOT NULL,
+        severity         text NOT NULL,
+        severity_rank    smallint NOT NULL CHECK (severity_rank BETWEEN 0 AND 4),
+        category         text NOT NULL,
+        source_severity  text,
+        src_ip           inet,
+        dst_ip           inet,
+        asset_id         text,
+        agency_code      text,
+        rule_id          text,
+        message          text,
+        raw              jsonb,
+        kafka_partition  integer,
+        kafka_offset     bigint,
+        ingested_at      timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (event_id, event_time)
+    """,
+}
+
+_EVENT_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "dossier_events": (("dossier_id", "event_time"), ("agency_code", "event_time")),
+    "uptime_checks": (("service_id", "event_time"),),
+    "security_events": (("source", "event_time"), ("asset_id", "event_time"),
+                        ("severity_rank", "event_time")),
+}
+
+
+def _create_event_table(conn: psycopg.Connection, mode: Mode, table: EventTable) -> None:
+    name = sql.Identifier(table.name)
+    body = sql.SQL(_EVENT_DDL[table.name])  # type: ignore[arg-type]
+    if mode == "plain":
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}) PARTITION BY RANGE (event_time)").format(
+                name, body
+            )
+        )
+    else:
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(name, body))
+        conn.execute(
+            "SELECT create_hypertable(%s::regclass, 'event_time',"
+            " chunk_time_interval => %s::interval, if_not_exists => true)",
+            (table.name, f"1 {table.interval}"),
+        )
+    for cols in _EVENT_INDEXES[table.name]:
+        conn.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(f"{table.name}_{'_'.join(cols)}_idx"),
+                name,
+                sql.SQL(", ").join(
+                    sql.SQL("{} DESC").format(sql.Identifier(c)) if c == "event_time"
+                    else sql.Identifier(c)
+                    for c in cols
+                ),
+            )
+        )
+    if mode == "timescale":
+        conn.execute(
+            sql.SQL(
+                "ALTER TABLE {} SET (timescaledb.compress, timescaledb.compress_segmentby = {},"
+                " timescaledb.compress_orderby = 'event_time DESC')"
+            ).format(name, sql.Literal(table.segment_by))
+        )
+        conn.execute(
+            "SELECT add_compression_policy(%s::regclass, %s::interval, if_not_exists => true)",
+            (table.name, f"{table.compress_after_days} days"),
+        )
+        if table.default_retention_days is not None:
+            conn.execute(
+                "SELECT add_retention_policy(%s::regclass, %s::interval, if_not_exists => true)",
+                (table.name, f"{table.default_retention_days} days"),
+            )
+
+
+def _v1_event_tables(conn: psycopg.Connection, mode: Mode) -> None:
+    for table in EVENT_TABLES.values():
+        _create_event_table(conn, mode, table)
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS dossiers (
+            dossier_id          text PRIMARY KEY,
+            status              smallint NOT NULL,
+            status_at           timestamptz NOT NULL,
+            last_event_id       text COLLATE "C" NOT NULL,
+            procedure_code      text NOT NULL,
+            agency_code         text NOT NULL,
+            channel             smallint,
+            due_at              timestamptz,
+            online_level        text NOT NULL,
+            fee_required        boolean NOT NULL,
+            paid_online         boolean NOT NULL,
+            e_result            boolean NOT NULL,
+            e_result_required   boolean NOT NULL,
+            received_at         timestamptz,
+            completed_at        timestamptz,
+            supplement_requests integer NOT NULL,
+            rating              text COLLATE "C",
+            rated_at            timestamptz,
+            first_event_at      timestamptz NOT NULL,
+            event_count         integer NOT NULL,
+            updated_at          timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS dossiers_agency_idx ON dossiers (agency_code, status)")
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS dead_letters (
+            source_topic    text NOT NULL,
+            kafka_partition integer NOT NULL,
+            kafka_offset    bigint NOT NULL,
+            kafka_key       text,
+            payload_digest  bytea NOT NULL,
+            reason          text NOT NULL,
+            payload         bytea,
+            received_at     timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (source_topic, kafka_partition, kafka_offset, payload_digest)
+        )
+        """
+    )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS dead_letters_received_idx ON dead_letters (received_at DESC)"
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "event tables, dossier state, dead letters", _v1_event_tables),
+)
+
+
+def detect_mode(conn: psycopg.Connection) -> Mode:
+    """``timescale`` when the extension can be created here, else ``plain``."""
+    row = conn.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+    ).fetchone()
+    if row is None:
+        return "plain"
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    except psycopg.Error as exc:
+        log.warning("timescaledb is installed but cannot be created (%s); using plain tables", exc)
+        return "plain"
+    return "timescale"
+
+
+def current_mode(conn: psycopg.Connection) -> Mode | None:
+    """The mode recorded by the first migration, or None on an empty database."""
+    if not _has_table(conn, "ioc_schema_migrations"):
+        return None
+    row = conn.execute("SELECT mode FROM ioc_schema_migrations ORDER BY version LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def applied_versions(conn: psycopg.Connection) -> set[int]:
+    if not _has_table(conn, "ioc_schema_migrations"):
+        return set()
+    return {r[0] for r in conn.execute("SELECT version FROM ioc_schema_migrations")}
+
+
+def migrate(conninfo: str, *, allow_timescale: bool = True) -> tuple[Mode, list[int]]:
+    """Apply pending migrations; returns the storage mode and the versions applied now."""
+    applied_now: list[int] = []
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_ID,))
+        try:
+            conn.execute(
+                """
+                CREATE TABLE IF NOT EXISTS ioc_schema_migrations (
+                    version    integer PRIMARY KEY,
+                    name       text NOT NULL,
+                    mode       text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """
+            )
+            mode = current_mode(conn) or (detect_mode(conn) if allow_timescale else "plain")
+            done = applied_versions(conn)
+            for m in MIGRATIONS:
+                if m.version in done:
+                    continue
+                with conn.transaction():
+                    m.apply(conn, mode)
+                    conn.execute(
+                        "INSERT INTO ioc_schema_migrations (version, name, mode) VALUES (%s,%s,%s)",
+                        (m.version, m.name, mode),
+                    )
+                log.info("applied migration %d (%s) in %s mode", m.version, m.name, mode)
+                applied_now.append(m.version)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
+    return mode, applied_now
+
+
+def _has_table(conn: psycopg.Connection, name: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone() == (True,)

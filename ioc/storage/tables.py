@@ -1,0 +1,70 @@
+"""The event tables: their columns (in COPY order), time partitioning and retention.
+
+One description per table drives the migrations (both the TimescaleDB and plain-PostgreSQL
+variants), the partition maintenance and the batch writer, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ioc.partitioning import Interval
+
+
+@dataclass(frozen=True, slots=True)
+class EventTable:
+    name: str
+    columns: tuple[str, ...]  # written by COPY, in this order
+    interval: Interval
+    segment_by: str  # TimescaleDB compression segment column
+    compress_after_days: int
+    default_retention_days: int | None  # None: keep forever (dossier history feeds 766 scoring)
+
+
+DOSSIER_EVENTS = EventTable(
+    name="dossier_events",
+    columns=(
+        "event_id", "event_time", "dossier_id", "status", "procedure_code", "agency_code",
+        "channel", "received_at", "due_at", "online_level", "fee_required", "fee_amount",
+        "paid_online", "e_result", "e_result_required", "rating", "source",
+        "kafka_partition", "kafka_offset",
+    ),
+    interval="month",
+    segment_by="agency_code",
+    compress_after_days=90,
+    default_retention_days=None,
+)
+
+UPTIME_CHECKS = EventTable(
+    name="uptime_checks",
+    columns=(
+        "event_id", "event_time", "service_id", "status", "kind", "probe_id", "latency_ms",
+        "http_status", "tls_expires_at", "error", "kafka_partition", "kafka_offset",
+    ),
+    interval="week",
+    segment_by="service_id",
+    compress_after_days=7,
+    default_retention_days=400,
+)
+
+SECURITY_EVENTS = EventTable(
+    name="security_events",
+    columns=(
+        "event_id", "event_time", "source", "severity", "severity_rank", "category",
+        "source_severity", "src_ip", "dst_ip", "asset_id", "agency_code", "rule_id", "message",
+        "raw", "kafka_partition", "kafka_offset",
+    ),
+    interval="day",
+    segment_by="source",
+    compress_after_days=7,
+    default_retention_days=400,
+)
+
+EVENT_TABLES: dict[str, EventTable] = {
+    t.name: t for t in (DOSSIER_EVENTS, UPTIME_CHECKS, SECURITY_EVENTS)
+}
+
+DEAD_LETTER_COLUMNS = (
+    "source_topic", "kafka_partition", "kafka_offset", "kafka_key", "payload_digest",
+    "reason", "payload", "received_at",
+)

@@ -1,0 +1,259 @@
+"""Batch writes: COPY into a staging table, then one idempotent INSERT per batch.
+
+Why this shape: COPY is the fastest way into PostgreSQL, but it cannot skip rows that already
+exist. So each batch is copied into a session-local staging table and moved with
+``INSERT … SELECT … ON CONFLICT DO NOTHING`` on the ``(event_id, event_time)`` key. A replayed
+or redelivered event therefore lands once. Valid rows, the dossier state and the batch's dead
+letters commit in one transaction: the caller acknowledges offsets only after it returns.
+
+Dossier state is merged in the same statement from the rows that were *actually inserted*
+(``RETURNING``), so a duplicate can never count twice; the merge mirrors
+:class:`ioc.dossier_state.DossierState.merge`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from ioc.deadletter import DeadLetter
+from ioc.events import SEVERITY_RANK, DossierEvent, SecurityEvent, UptimeEvent
+from ioc.storage_types import Consumed
+from ioc.storage.maintenance import PartitionKeeper
+from ioc.storage.tables import DEAD_LETTER_COLUMNS, EVENT_TABLES, EventTable
+from ioc.streams import Stream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    inserted: int
+    duplicates: int
+    dead_lettered: int
+    seconds: float
+
+
+def _dossier_row(e: DossierEvent, p: int, o: int) -> tuple[Any, ...]:
+    return (
+        e.event_id, e.event_time, e.dossier_id, e.status, e.procedure_code, e.agency_code,
+        e.channel, e.received_at, e.due_at, e.online_level, e.fee_required, e.fee_amount,
+        e.paid_online, e.e_result, e.e_result_required, e.rating, e.source, p, o,
+    )
+
+
+def _uptime_row(e: UptimeEvent, p: int, o: int) -> tuple[Any, ...]:
+    return (
+        e.event_id, e.event_time, e.service_id, e.status, e.kind, e.probe_id, e.latency_ms,
+        e.http_status, e.tls_expires_at, e.error, p, o,
+    )
+
+
+def _security_row(e: SecurityEvent, p: int, o: int) -> tuple[Any, ...]:
+    return (
+        e.event_id, e.event_time, e.source, e.severity, SEVERITY_RANK[e.severity], e.category,
+        e.source_severity, e.src_ip, e.dst_ip, e.asset_id, e.agency_code, e.rule_id, e.message,
+        Jsonb(e.raw) if e.raw is not None else None, p, o,
+    )
+
+
+_ROW: dict[str, Callable[[Any, int, int], tuple[Any, ...]]] = {
+    "dossier_events": _dossier_row,
+    "uptime_checks": _uptime_row,
+    "security_events": _security_row,
+}
+
+# Columns of `dossiers` taken from the latest event (by event_time, status, event_id).
+_LATEST = (
+    "procedure_code", "agency_code", "channel", "due_at", "online_level", "fee_required",
+    "paid_online", "e_result", "e_result_required",
+)
+
+_DOSSIER_MERGE = """
+WITH ins AS (
+    INSERT INTO dossier_events ({cols})
+    SELECT DISTINCT ON (event_id, event_time) {cols} FROM {stage}
+    ORDER BY event_id, event_time
+    ON CONFLICT DO NOTHING
+    RETURNING *
+), latest AS (
+    SELECT DISTINCT ON (dossier_id) * FROM ins
+    ORDER BY dossier_id, event_time DESC, status DESC, event_id DESC
+), rated AS (
+    SELECT DISTINCT ON (dossier_id) dossier_id, rating, event_time AS rated_at FROM ins
+    WHERE rating IS NOT NULL
+    ORDER BY dossier_id, event_time DESC, rating DESC
+), agg AS (
+    SELECT dossier_id,
+           LEAST(min(received_at), min(event_time) FILTER (WHERE status = 2)) AS received_at,
+           min(event_time) FILTER (WHERE status IN (9, 10)) AS completed_at,
+           count(*) FILTER (WHERE status = 5) AS supplement_requests,
+           min(event_time) AS first_event_at,
+           count(*) AS event_count
+    FROM ins GROUP BY dossier_id
+), up AS (
+    INSERT INTO dossiers (dossier_id, status, status_at, last_event_id, {latest},
+                          received_at, completed_at, supplement_requests, rating, rated_at,
+                          first_event_at, event_count)
+    SELECT l.dossier_id, l.status, l.event_time, l.event_id, {latest_l},
+           a.received_at, a.completed_at, a.supplement_requests, r.rating, r.rated_at,
+           a.first_event_at, a.event_count
+    FROM latest l JOIN agg a USING (dossier_id) LEFT JOIN rated r USING (dossier_id)
+    ON CONFLICT (dossier_id) DO UPDATE SET
+        {take_newer},
+        status = CASE WHEN {newer} THEN EXCLUDED.status ELSE dossiers.status END,
+        last_event_id = CASE WHEN {newer} THEN EXCLUDED.last_event_id
+                             ELSE dossiers.last_event_id END,
+        status_at = GREATEST(dossiers.status_at, EXCLUDED.status_at),
+        received_at = LEAST(dossiers.received_at, EXCLUDED.received_at),
+        completed_at = LEAST(dossiers.completed_at, EXCLUDED.completed_at),
+        supplement_requests = dossiers.supplement_requests + EXCLUDED.supplement_requests,
+        rating = CASE WHEN {rated_newer} THEN EXCLUDED.rating ELSE dossiers.rating END,
+        rated_at = CASE WHEN {rated_newer} THEN EXCLUDED.rated_at ELSE dossiers.rated_at END,
+        first_event_at = LEAST(dossiers.first_event_at, EXCLUDED.first_event_at),
+        event_count = dossiers.event_count + EXCLUDED.event_count,
+        updated_at = now()
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM up)
+"""
+
+_NEWER = (
+    "(EXCLUDED.status_at, EXCLUDED.status, EXCLUDED.last_event_id)"
+    " > (dossiers.status_at, dossiers.status, dossiers.last_event_id)"
+)
+_RATED_NEWER = (
+    "EXCLUDED.rated_at IS NOT NULL AND (dossiers.rated_at IS NULL OR"
+    " (EXCLUDED.rated_at, EXCLUDED.rating) > (dossiers.rated_at, dossiers.rating))"
+)
+
+
+def _dossier_merge_sql(cols: sql.Composable, stage: sql.Composable) -> sql.Composed:
+    text = _DOSSIER_MERGE.format(
+        cols="{cols}",
+        stage="{stage}",
+        latest=", ".join(_LATEST),
+        latest_l=", ".join(f"l.{c}" for c in _LATEST),
+        take_newer=",\n        ".join(
+            f"{c} = CASE WHEN {_NEWER} THEN EXCLUDED.{c} ELSE dossiers.{c} END" for c in _LATEST
+        ),
+        newer=_NEWER,
+        rated_newer=_RATED_NEWER,
+    )
+    return sql.SQL(text).format(cols=cols, stage=stage)  # type: ignore[arg-type]
+
+
+class EventWriter:
+    """Writes batches of one stream through one connection; reconnects after a failure."""
+
+    def __init__(self, conninfo: str, stream: Stream, clock: Callable[[], datetime]) -> None:
+        self.conninfo = conninfo
+        self.stream = stream
+        self.table: EventTable = EVENT_TABLES[stream.table]
+        self._now = clock
+        self._conn: psycopg.AsyncConnection | None = None
+        self._mode: str | None = None
+        self._partitions = PartitionKeeper(self.table)
+        self._row = _ROW[self.table.name]
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.table.columns))
+        stage = sql.Identifier(f"_stage_{self.table.name}")
+        self._create_stage = sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        ).format(stage, sql.Identifier(self.table.name))
+        self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)
+        if self.table.name == "dossier_events":
+            self._move = _dossier_merge_sql(cols, stage)
+        else:
+            self._move = sql.SQL(
+                "INSERT INTO {t} ({c}) SELECT DISTINCT ON (event_id, event_time) {c} FROM {s}"
+                " ORDER BY event_id, event_time ON CONFLICT DO NOTHING"
+            ).format(t=sql.Identifier(self.table.name), c=cols, s=stage)
+
+    async def _connection(self) -> psycopg.AsyncConnection:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+            cur = await self._conn.execute(
+                "SELECT mode FROM ioc_schema_migrations ORDER BY version LIMIT 1"
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise RuntimeError("database is not migrated: run `ioc migrate`")
+            self._mode = row[0]
+            await self._conn.execute(self._create_stage)
+            self._partitions.forget()
+        return self._conn
+
+    async def write(
+        self, records: Sequence[Consumed], dead: Sequence[DeadLetter] = ()
+    ) -> WriteResult:
+        """Store one batch atomically. Raises ``psycopg.Error`` if the database fails;
+        the connection is then dropped so the next call starts clean."""
+        started = time.perf_counter()
+        try:
+            conn = await self._connection()
+            if records and self._mode == "plain":
+                await self._partitions.ensure(
+                    conn, (r.event.event_time for r in records), self._now()
+                )
+            inserted = 0
+            async with conn.transaction():
+                if records:
+                    async with conn.cursor() as cur:
+                        async with cur.copy(self._copy) as copy:
+                            for r in records:
+                                await copy.write_row(self._row(r.event, r.partition, r.offset))
+                        await cur.execute(self._move)
+                        if self.table.name == "dossier_events":
+                            row = await cur.fetchone()
+                            inserted = row[0] if row else 0
+                        else:
+                            inserted = cur.rowcount
+                if dead:
+                    await _insert_dead_letters(conn, dead)
+        except BaseException:
+            await self.close()
+            self._partitions.forget()
+            raise
+        return WriteResult(
+            inserted=inserted,
+            duplicates=len(records) - inserted,
+            dead_lettered=len(dead),
+            seconds=time.perf_counter() - started,
+        )
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.closed:
+            try:
+                await conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection must not mask the cause
+                log.debug("error closing a broken connection", exc_info=True)
+
+
+async def _insert_dead_letters(conn: psycopg.AsyncConnection, dead: Sequence[DeadLetter]) -> None:
+    query = sql.SQL(
+        "INSERT INTO dead_letters ({}) VALUES ({}) ON CONFLICT DO NOTHING"
+    ).format(
+        sql.SQL(", ").join(map(sql.Identifier, DEAD_LETTER_COLUMNS)),
+        sql.SQL(", ").join(sql.Placeholder() * len(DEAD_LETTER_COLUMNS)),
+    )
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            query,
+            [
+                (
+                    d.source_topic, d.partition, d.offset,
+                    d.key.decode("utf-8", errors="replace") if d.key is not None else None,
+                    d.digest, d.reason, d.payload, d.received_at,
+                )
+                for d in dead
+            ],
+        )

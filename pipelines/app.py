@@ -1,0 +1,87 @@
+"""The Faust application: topics, one ingest agent per stream, the metrics endpoint.
+
+This module is glue: it wires :mod:`ioc` (parsing, storage, metrics) to Faust and Kafka. The
+reader should be able to follow DESIGN.md's data-flow picture from here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import faust
+from prometheus_client import start_http_server
+
+from ioc.broker import faust_settings
+from ioc.clock import Clock, SystemClock
+from ioc.config import Settings
+from ioc.deadletter import DeadLetter
+from ioc.metrics import PipelineMetrics
+from ioc.storage.writer import EventWriter
+from ioc.streams import DEADLETTER_TOPIC, STREAMS, Stream
+from ioc.validation import EventParser, TimeBounds
+from pipelines.ingest import IngestHandler, run_agent_batches
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings, metrics: PipelineMetrics | None = None, clock: Clock | None = None
+) -> faust.App:
+    clock = clock or SystemClock()
+    metrics = metrics or PipelineMetrics()
+    app = faust.App(
+        settings.app_id,
+        store="memory://",
+        datadir=str(settings.state_dir / "faust"),
+        web_enabled=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        **faust_settings(settings),
+    )
+    deadletters = app.topic(DEADLETTER_TOPIC, key_type=bytes, value_type=bytes,
+                            partitions=settings.partitions)
+
+    async def send_dead_letters(dead: Sequence[DeadLetter]) -> None:
+        futures = [
+            await deadletters.send(key=d.key, value=d.to_message()) for d in dead
+        ]
+        for fut in futures:
+            await fut  # delivered (acks=all) before the batch is acknowledged
+
+    bounds = TimeBounds(max_ahead=timedelta(seconds=settings.max_event_ahead_seconds))
+    for stream in STREAMS:
+        _ingest_agent(app, settings, stream, IngestHandler(
+            stream,
+            EventParser.for_stream(stream, clock, bounds),
+            EventWriter(settings.database_url, stream, clock.now),
+            send_dead_letters,
+            metrics,
+            clock,
+        ))
+
+    @app.task  # type: ignore[misc]
+    async def _serve_metrics() -> None:
+        if settings.metrics_port:
+            start_http_server(settings.metrics_port, addr="0.0.0.0", registry=metrics.registry)
+            log.info("metrics on :%d/metrics", settings.metrics_port)
+        metrics.worker_up.set(1)
+
+    return app
+
+
+def _ingest_agent(app: faust.App, settings: Settings, stream: Stream,
+                  handler: IngestHandler) -> None:
+    topic = app.topic(
+        stream.topic,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions_for(stream.name),
+    )
+
+    async def ingest(records: Any) -> None:
+        await run_agent_batches(handler, records, settings.batch_max, settings.batch_seconds)
+
+    app.agent(topic, name=f"ingest-{stream.name}")(ingest)
