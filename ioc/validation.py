@@ -9,6 +9,7 @@ raises: the caller sends it to the dead-letter path and carries on with the batc
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
@@ -22,6 +23,8 @@ from ioc.streams import Stream
 E = TypeVar("E", DossierEvent, UptimeEvent, SecurityEvent)
 
 MAX_PAYLOAD_BYTES = 1_000_000
+# A JSON \u0000 escape: the backslash must not itself be escaped (even run of backslashes).
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,7 @@ class EventParser(Generic[E]):
     def parse(self, payload: bytes | None) -> E | Rejection:
         if not payload:
             return Rejection("empty: the message has no value")
-        if b"\\u0000" in payload:
+        if b"\\u0000" in payload and _ESCAPED_NUL.search(payload):
             return Rejection("invalid: NUL characters (\\u0000) cannot be stored in text fields")
         if len(payload) > MAX_PAYLOAD_BYTES:
             return Rejection(f"too_large: {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
@@ -71,7 +74,11 @@ class EventParser(Generic[E]):
             return Rejection(f"invalid: {exc}")
         except msgspec.DecodeError as exc:
             return Rejection(f"malformed: {exc}")
-        problem = self._check_time(event.event_time) or _check_addresses(event)
+        problem = (
+            _check_event_id(event.event_id)
+            or self._check_time(event.event_time)
+            or _check_addresses(event)
+        )
         return Rejection(problem) if problem else event
 
     def _check_time(self, when: datetime) -> str | None:
@@ -87,6 +94,14 @@ class EventParser(Generic[E]):
                 f"{self._bounds.max_age.days} days - at `$.event_time`"
             )
         return None
+
+
+def _check_event_id(event_id: str) -> str | None:
+    # msgspec matches patterns with re.search, where `$` also matches before a final newline;
+    # the published schema (ECMA-262 `$`) does not. Refuse it here so both agree.
+    if event_id.endswith("\n"):
+        return "invalid: event_id must not end with a newline - at `$.event_id`"
+    return None
 
 
 def _check_addresses(event: Event) -> str | None:
