@@ -147,10 +147,12 @@ async def run_handler(settings: Settings, stream: Stream, n: int, url: str) -> f
     return n / (end - first)
 
 
-def run_pipeline(broker: TansuBroker, stream: Stream, n: int, url: str, state: Path) -> float:
+def run_pipeline(broker: TansuBroker, stream: Stream, n: int, url: str, state: Path,
+                 engine: str, batch_max: int) -> float:
     env = {**os.environ, "IOC_KAFKA_URL": broker.url, "IOC_BROKER_FLAVOR": "tansu",
            "IOC_DATABASE_URL": url, "IOC_STATE_DIR": str(state), "IOC_METRICS_PORT": "0",
-           "IOC_APP_ID": "bench-pipeline", "IOC_LOG_LEVEL": "warning"}
+           "IOC_APP_ID": f"bench-{engine}", "IOC_LOG_LEVEL": "warning",
+           "IOC_INGEST_ENGINE": engine, "IOC_BATCH_MAX": str(batch_max)}
     with open(state / "worker.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "ioc.cli", "worker"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -201,6 +203,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--stream", choices=sorted(BY_NAME), default="security")
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--batch-max", type=int, default=5000, help="IOC_BATCH_MAX for the worker")
     args = ap.parse_args()
     stream = BY_NAME[args.stream]
     state = Path(tempfile.mkdtemp(prefix="ioc-bench-"))
@@ -208,7 +211,7 @@ def main() -> None:
     broker.start(tied_to_parent=True)
     settings = Settings.from_env({"IOC_KAFKA_URL": broker.url, "IOC_BROKER_FLAVOR": "tansu",
                                   "IOC_PARTITIONS": str(args.partitions)})
-    urls = {k: fresh_db(k) for k in ("baseline", "handler", "pipeline")}
+    urls = {k: fresh_db(k) for k in ("baseline", "handler", "batch", "agents")}
     try:
         records = make_events(stream, args.events)
         size = sum(len(r[2]) for r in records) / len(records)
@@ -222,9 +225,12 @@ def main() -> None:
         hand = asyncio.run(run_handler(settings, stream, args.events, urls["handler"]))
         print(f"handler   (getmany + validation + idempotent COPY) {hand:>8,.0f} events/s"
               f"  = {hand / base:.2f}x baseline")
-        pipe = run_pipeline(broker, stream, args.events, urls["pipeline"], state)
-        print(f"pipeline  (ioc worker, Faust agents)             {pipe:>10,.0f} events/s"
-              f"  = {pipe / base:.2f}x baseline")
+        for engine, label in (("batch", "batched consumer in the Faust app"),
+                              ("agents", "one Faust agent per stream")):
+            pipe = run_pipeline(broker, stream, args.events, urls[engine], state, engine,
+                                args.batch_max)
+            print(f"pipeline  ioc worker, {label:<34} {pipe:>8,.0f} events/s"
+                  f"  = {pipe / base:.2f}x baseline")
     finally:
         for url in urls.values():
             drop_database(url)

@@ -32,7 +32,7 @@ def split_batch(
     valid: list[Consumed] = []
     dead: list[DeadLetter] = []
     for r in records:
-        result = parser.parse(r.value)
+        result = parser.parse(r.value, received_at)
         if isinstance(result, Rejection):
             dead.append(
                 DeadLetter(r.topic, r.partition, r.offset, r.key, r.value, result.reason,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 BrokerFlavor = Literal["kafka", "tansu"]
+IngestEngine = Literal["batch", "agents"]
 
 DEFAULT_BROKER_PORT = 19092
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ioc"
@@ -31,6 +32,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     partitions: int = 4
     stream_partitions: Mapping[str, int] = field(default_factory=dict)
+    ingest_engine: IngestEngine = "batch"
     batch_max: int = 1000
     batch_seconds: float = 0.5
     app_id: str = "ioc-worker"
@@ -67,6 +69,9 @@ class Settings:
             for name in ("dossier", "uptime", "security")
         }
         defaults = cls()
+        engine = env.get("IOC_INGEST_ENGINE", defaults.ingest_engine)
+        if engine not in ("batch", "agents"):
+            raise ConfigError(f"IOC_INGEST_ENGINE must be 'batch' or 'agents', not {engine!r}")
         return cls(
             kafka_url=kafka_url or defaults.kafka_url,
             broker_flavor=flavor,  # type: ignore[arg-type]
@@ -74,6 +79,7 @@ class Settings:
             database_url=env.get("IOC_DATABASE_URL", DEFAULT_DATABASE_URL),
             partitions=_int(env, "IOC_PARTITIONS", defaults.partitions, minimum=1),
             stream_partitions={k: v for k, v in per_stream.items() if v > 0},
+            ingest_engine=engine,  # type: ignore[arg-type]
             batch_max=_int(env, "IOC_BATCH_MAX", defaults.batch_max, minimum=1),
             batch_seconds=_float(env, "IOC_BATCH_SECONDS", defaults.batch_seconds),
             app_id=env.get("IOC_APP_ID", defaults.app_id),

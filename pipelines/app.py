@@ -1,4 +1,10 @@
-"""The Faust application: topics, one ingest agent per stream, the metrics endpoint.
+"""The Faust application: the ingest path for each stream, dead letters, the metrics endpoint.
+
+Two ingest engines share the same :class:`~pipelines.ingest.IngestHandler` per stream:
+``batch`` (default) reads the three topics with one batched consumer task inside the app
+(:mod:`pipelines.batch_ingest`); ``agents`` runs one Faust agent per stream taking batches with
+``take_events``. Both store each event once and acknowledge only stored batches; ``batch`` is
+several times faster (``bench/ingest.py``).
 
 This module is glue: it wires :mod:`ioc` (parsing, storage, metrics) to Faust and Kafka. The
 reader should be able to follow DESIGN.md's data-flow picture from here.
@@ -22,6 +28,7 @@ from ioc.metrics import PipelineMetrics
 from ioc.storage.writer import EventWriter
 from ioc.streams import DEADLETTER_TOPIC, STREAMS, Stream
 from ioc.validation import EventParser, TimeBounds
+from pipelines.batch_ingest import run_batch_ingest
 from pipelines.ingest import IngestHandler, run_agent_batches
 
 log = logging.getLogger(__name__)
@@ -52,15 +59,25 @@ def create_app(
             await fut  # delivered (acks=all) before the batch is acknowledged
 
     bounds = TimeBounds(max_ahead=timedelta(seconds=settings.max_event_ahead_seconds))
-    for stream in STREAMS:
-        _ingest_agent(app, settings, stream, IngestHandler(
+    handlers = {
+        stream.topic: IngestHandler(
             stream,
             EventParser.for_stream(stream, clock, bounds),
             EventWriter(settings.database_url, stream, clock.now),
             send_dead_letters,
             metrics,
             clock,
-        ))
+        )
+        for stream in STREAMS
+    }
+    if settings.ingest_engine == "agents":
+        for stream in STREAMS:
+            _ingest_agent(app, settings, stream, handlers[stream.topic])
+    else:
+
+        @app.task  # type: ignore[misc]
+        async def _batch_ingest() -> None:
+            await run_batch_ingest(settings, handlers)
 
     @app.task  # type: ignore[misc]
     async def _serve_metrics() -> None:
