@@ -32,24 +32,24 @@ from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ioc.batch import RawRecord  # noqa: E402
-from ioc.broker import consumer_settings, ensure_topics  # noqa: E402
-from ioc.clock import SystemClock  # noqa: E402
-from ioc.config import Settings  # noqa: E402
-from ioc.metrics import PipelineMetrics  # noqa: E402
-from ioc.producer import EventProducer, encode  # noqa: E402
-from ioc.services.postgres import drop_database, ensure_database  # noqa: E402
-from ioc.services.tansu import TansuBroker  # noqa: E402
-from ioc.storage.migrations import migrate  # noqa: E402
-from ioc.storage.writer import EventWriter, _ROW  # noqa: E402
-from ioc.streams import BY_NAME, Stream  # noqa: E402
-from ioc.validation import EventParser  # noqa: E402
-from pipelines.ingest import IngestHandler  # noqa: E402
-from prometheus_client import CollectorRegistry  # noqa: E402
-from tests.support import events as ev  # noqa: E402
-from tests.support.services import SERVER_URL, free_port  # noqa: E402
+from prometheus_client import CollectorRegistry
+from psycopg.conninfo import make_conninfo
 
-from psycopg.conninfo import make_conninfo  # noqa: E402
+from ioc.batch import RawRecord
+from ioc.broker import consumer_settings, ensure_topics
+from ioc.clock import SystemClock
+from ioc.config import Settings
+from ioc.metrics import PipelineMetrics
+from ioc.producer import EventProducer, encode
+from ioc.services.postgres import drop_database, ensure_database
+from ioc.services.tansu import TansuBroker
+from ioc.storage.migrations import migrate
+from ioc.storage.writer import _ROW, EventWriter
+from ioc.streams import BY_NAME, Stream
+from ioc.validation import EventParser
+from pipelines.ingest import IngestHandler
+from tests.support import events as ev
+from tests.support.services import SERVER_URL, free_port
 
 
 def make_events(stream: Stream, n: int) -> list[tuple[str, bytes | None, bytes]]:
@@ -71,7 +71,7 @@ def make_events(stream: Stream, n: int) -> list[tuple[str, bytes | None, bytes]]
 
 def stored(url: str, table: str) -> int:
     with psycopg.connect(url) as conn:
-        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
         return int(row[0]) if row else 0
 
 
@@ -84,12 +84,16 @@ def fresh_db(tag: str) -> str:
 
 
 async def consume_all(
-    settings: Settings, stream: Stream, n: int, group: str,
+    settings: Settings,
+    stream: Stream,
+    n: int,
+    group: str,
     handle: Callable[[list], Awaitable[None]],  # type: ignore[type-arg]
 ) -> tuple[float, float]:
     """getmany until n records were handled; returns (first fetch time, end time)."""
-    consumer = AIOKafkaConsumer(stream.topic, group_id=group, max_poll_records=5000,
-                                **consumer_settings(settings))
+    consumer = AIOKafkaConsumer(
+        stream.topic, group_id=group, max_poll_records=5000, **consumer_settings(settings)
+    )
     await consumer.start()
     seen = 0
     first = 0.0
@@ -115,10 +119,10 @@ async def run_baseline(settings: Settings, stream: Stream, n: int, url: str) -> 
     conn = await psycopg.AsyncConnection.connect(url)
 
     async def handle(msgs: list) -> None:  # type: ignore[type-arg]
-        async with conn.cursor() as cur:
-            async with cur.copy(f"COPY {stream.table} ({cols}) FROM STDIN") as copy:
-                for m in msgs:
-                    await copy.write_row(row(decoder.decode(m.value), m.partition, m.offset))
+        copy_sql = f"COPY {stream.table} ({cols}) FROM STDIN"
+        async with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            for m in msgs:
+                await copy.write_row(row(decoder.decode(m.value), m.partition, m.offset))
         await conn.commit()
 
     # Partitions for the data's time range exist already (created by a warm-up write).
@@ -134,8 +138,14 @@ async def run_handler(settings: Settings, stream: Stream, n: int, url: str) -> f
     async def no_dead_letters(_: object) -> None:
         return None
 
-    handler = IngestHandler(stream, EventParser(stream.event_type, clock),
-                            EventWriter(url, stream, clock.now), no_dead_letters, metrics, clock)
+    handler = IngestHandler(
+        stream,
+        EventParser(stream.event_type, clock),
+        EventWriter(url, stream, clock.now),
+        no_dead_letters,
+        metrics,
+        clock,
+    )
 
     async def handle(msgs: list) -> None:  # type: ignore[type-arg]
         await handler.handle(
@@ -147,15 +157,29 @@ async def run_handler(settings: Settings, stream: Stream, n: int, url: str) -> f
     return n / (end - first)
 
 
-def run_pipeline(broker: TansuBroker, stream: Stream, n: int, url: str, state: Path,
-                 engine: str, batch_max: int) -> float:
-    env = {**os.environ, "IOC_KAFKA_URL": broker.url, "IOC_BROKER_FLAVOR": "tansu",
-           "IOC_DATABASE_URL": url, "IOC_STATE_DIR": str(state), "IOC_METRICS_PORT": "0",
-           "IOC_APP_ID": f"bench-{engine}", "IOC_LOG_LEVEL": "warning",
-           "IOC_INGEST_ENGINE": engine, "IOC_BATCH_MAX": str(batch_max)}
+def run_pipeline(
+    broker: TansuBroker, stream: Stream, n: int, url: str, state: Path, engine: str, batch_max: int
+) -> float:
+    env = {
+        **os.environ,
+        "IOC_KAFKA_URL": broker.url,
+        "IOC_BROKER_FLAVOR": "tansu",
+        "IOC_DATABASE_URL": url,
+        "IOC_STATE_DIR": str(state),
+        "IOC_METRICS_PORT": "0",
+        "IOC_APP_ID": f"bench-{engine}",
+        "IOC_LOG_LEVEL": "warning",
+        "IOC_INGEST_ENGINE": engine,
+        "IOC_BATCH_MAX": str(batch_max),
+    }
     with open(state / "worker.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "ioc.cli", "worker"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ioc.cli", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         first = 0.0
         deadline = time.monotonic() + 600
@@ -195,7 +219,7 @@ async def warm_partitions(url: str, stream: Stream, records: list) -> None:  # t
     await writer.write([Consumed(e, 0, 0) for e in sample])  # type: ignore[arg-type]
     await writer.close()
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {stream.table}")  # noqa: S608
+        conn.execute(f"TRUNCATE {stream.table}")
 
 
 def main() -> None:
@@ -209,28 +233,42 @@ def main() -> None:
     state = Path(tempfile.mkdtemp(prefix="ioc-bench-"))
     broker = TansuBroker(port=free_port(), state_dir=state)
     broker.start(tied_to_parent=True)
-    settings = Settings.from_env({"IOC_KAFKA_URL": broker.url, "IOC_BROKER_FLAVOR": "tansu",
-                                  "IOC_PARTITIONS": str(args.partitions)})
+    settings = Settings.from_env(
+        {
+            "IOC_KAFKA_URL": broker.url,
+            "IOC_BROKER_FLAVOR": "tansu",
+            "IOC_PARTITIONS": str(args.partitions),
+        }
+    )
     urls = {k: fresh_db(k) for k in ("baseline", "handler", "batch", "agents")}
     try:
         records = make_events(stream, args.events)
         size = sum(len(r[2]) for r in records) / len(records)
         produce_rate = asyncio.run(preload(settings, records))
-        print(f"stream={stream.name} events={args.events:,} avg_bytes={size:.0f} "
-              f"partitions={args.partitions} (produced at {produce_rate:,.0f}/s)")
+        print(
+            f"stream={stream.name} events={args.events:,} avg_bytes={size:.0f} "
+            f"partitions={args.partitions} (produced at {produce_rate:,.0f}/s)"
+        )
         for url in urls.values():
             asyncio.run(warm_partitions(url, stream, records))
         base = asyncio.run(run_baseline(settings, stream, args.events, urls["baseline"]))
         print(f"baseline  (aiokafka getmany + raw COPY)          {base:>10,.0f} events/s")
         hand = asyncio.run(run_handler(settings, stream, args.events, urls["handler"]))
-        print(f"handler   (getmany + validation + idempotent COPY) {hand:>8,.0f} events/s"
-              f"  = {hand / base:.2f}x baseline")
-        for engine, label in (("batch", "batched consumer in the Faust app"),
-                              ("agents", "one Faust agent per stream")):
-            pipe = run_pipeline(broker, stream, args.events, urls[engine], state, engine,
-                                args.batch_max)
-            print(f"pipeline  ioc worker, {label:<34} {pipe:>8,.0f} events/s"
-                  f"  = {pipe / base:.2f}x baseline")
+        print(
+            f"handler   (getmany + validation + idempotent COPY) {hand:>8,.0f} events/s"
+            f"  = {hand / base:.2f}x baseline"
+        )
+        for engine, label in (
+            ("batch", "batched consumer in the Faust app"),
+            ("agents", "one Faust agent per stream"),
+        ):
+            pipe = run_pipeline(
+                broker, stream, args.events, urls[engine], state, engine, args.batch_max
+            )
+            print(
+                f"pipeline  ioc worker, {label:<34} {pipe:>8,.0f} events/s"
+                f"  = {pipe / base:.2f}x baseline"
+            )
     finally:
         for url in urls.values():
             drop_database(url)

@@ -35,8 +35,9 @@ def split_batch(
         result = parser.parse(r.value, received_at)
         if isinstance(result, Rejection):
             dead.append(
-                DeadLetter(r.topic, r.partition, r.offset, r.key, r.value, result.reason,
-                           received_at)
+                DeadLetter(
+                    r.topic, r.partition, r.offset, r.key, r.value, result.reason, received_at
+                )
             )
         else:
             valid.append(Consumed(result, r.partition, r.offset))

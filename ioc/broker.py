@@ -16,6 +16,7 @@ exactly-once delivery: writes are idempotent on the event id instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -83,10 +84,9 @@ async def ensure_topics(settings: Settings, replication: int = 1) -> dict[str, i
         plan = topic_plan(settings)
         new = [NewTopic(t, n, replication) for t, n in plan.items() if t not in existing]
         if new:
-            try:
+            # Another worker may have created them first.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass  # another worker created it first
             log.info("created topics %s", ", ".join(t.name for t in new))
         return plan
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from datetime import timedelta
 from typing import Annotated
@@ -12,8 +13,9 @@ import typer
 from ioc.config import ConfigError, Settings, mask_password
 
 app = typer.Typer(help="IOC stream backend.", no_args_is_help=True, add_completion=False)
-services_app = typer.Typer(help="Local broker and database for development and tests.",
-                           no_args_is_help=True)
+services_app = typer.Typer(
+    help="Local broker and database for development and tests.", no_args_is_help=True
+)
 app.add_typer(services_app, name="services")
 
 
@@ -44,8 +46,9 @@ def services_up() -> None:
     else:
         typer.echo(f"broker: external at {settings.kafka_url} (not managed)")
     created = ensure_database(settings.database_url)
-    typer.echo(f"database: {mask_password(settings.database_url)}"
-               f" ({'created' if created else 'exists'})")
+    typer.echo(
+        f"database: {mask_password(settings.database_url)} ({'created' if created else 'exists'})"
+    )
 
 
 @services_app.command("down")
@@ -119,29 +122,33 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Same seed, same province and events.")] = 7,
     duration: Annotated[float | None, typer.Option(help="Stop after N real seconds.")] = None,
     max_events: Annotated[int | None, typer.Option(help="Stop after N events.")] = None,
-    invalid_ratio: Annotated[float, typer.Option(help="Share of deliberately bad records.")]
-    = 0.002,
-    two_level: Annotated[bool, typer.Option(help="Province → commune tree (2025 reform).")]
-    = False,
+    invalid_ratio: Annotated[
+        float, typer.Option(help="Share of deliberately bad records.")
+    ] = 0.002,
+    two_level: Annotated[bool, typer.Option(help="Province → commune tree (2025 reform).")] = False,
 ) -> None:
     """Simulate a province and publish its dossier, uptime and security events."""
     from ioc.broker import ensure_topics
     from ioc.simulator.runner import SimulationPlan, run_simulation
 
     settings = _settings()
-    plan = SimulationPlan(seed=seed, speedup=speedup, backfill=timedelta(days=backfill_days),
-                          invalid_ratio=invalid_ratio, two_level=two_level,
-                          duration_seconds=duration, max_events=max_events)
+    plan = SimulationPlan(
+        seed=seed,
+        speedup=speedup,
+        backfill=timedelta(days=backfill_days),
+        invalid_ratio=invalid_ratio,
+        two_level=two_level,
+        duration_seconds=duration,
+        max_events=max_events,
+    )
 
     async def go() -> None:
         await ensure_topics(settings)
         stats = await run_simulation(settings, plan)
         typer.echo(f"produced: {dict(stats.produced)}; deliberately invalid: {dict(stats.invalid)}")
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(go())
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()

@@ -59,6 +59,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         kafka_url = env.get("IOC_KAFKA_URL")
+        embedded_port = _int(env, "IOC_EMBEDDED_BROKER_PORT", DEFAULT_BROKER_PORT, minimum=1)
         flavor = env.get("IOC_BROKER_FLAVOR", "tansu" if kafka_url is None else "kafka")
         if flavor not in ("kafka", "tansu"):
             raise ConfigError(f"IOC_BROKER_FLAVOR must be 'kafka' or 'tansu', not {flavor!r}")
@@ -73,7 +74,7 @@ class Settings:
         if engine not in ("batch", "agents"):
             raise ConfigError(f"IOC_INGEST_ENGINE must be 'batch' or 'agents', not {engine!r}")
         return cls(
-            kafka_url=kafka_url or defaults.kafka_url,
+            kafka_url=kafka_url or f"kafka://127.0.0.1:{embedded_port}",
             broker_flavor=flavor,  # type: ignore[arg-type]
             embedded_broker=kafka_url is None,
             database_url=env.get("IOC_DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -84,7 +85,9 @@ class Settings:
             batch_seconds=_float(env, "IOC_BATCH_SECONDS", defaults.batch_seconds),
             app_id=env.get("IOC_APP_ID", defaults.app_id),
             metrics_port=_int(env, "IOC_METRICS_PORT", defaults.metrics_port, minimum=0),
-            state_dir=Path(env["IOC_STATE_DIR"]) if env.get("IOC_STATE_DIR") else defaults.state_dir,
+            state_dir=Path(env["IOC_STATE_DIR"])
+            if env.get("IOC_STATE_DIR")
+            else defaults.state_dir,
             max_event_ahead_seconds=_int(
                 env, "IOC_MAX_EVENT_AHEAD_SECONDS", defaults.max_event_ahead_seconds, minimum=0
             ),

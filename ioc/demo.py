@@ -63,50 +63,71 @@ class LiveView:
     previous: Samples | None = None
     previous_at: float = 0.0
 
-    def render(self, samples: Samples | None, stats: SimulationStats, worker_alive: bool,
-               settings: Settings) -> Group:
+    def render(
+        self,
+        samples: Samples | None,
+        stats: SimulationStats,
+        worker_alive: bool,
+        settings: Settings,
+    ) -> Group:
         now = time.monotonic()
         table = Table(title="IOC pipeline — live", expand=True)
-        for col in ("stream", "produced", "stored", "duplicates", "dead-lettered", "stored/s",
-                    "batch write ms (avg)"):
+        for col in ("stream", "produced", "stored", "dups", "dead", "stored/s", "write ms"):
             table.add_column(col, justify="left" if col == "stream" else "right")
         cur = samples or {}
         prev = self.previous or {}
         dt = max(now - self.previous_at, 1e-6)
-        stored, dups, dead = (per_stream(cur, n) for n in (
-            "ioc_events_stored_total", "ioc_events_duplicate_total",
-            "ioc_events_dead_lettered_total"))
+        stored, dups, dead = (
+            per_stream(cur, n)
+            for n in (
+                "ioc_events_stored_total",
+                "ioc_events_duplicate_total",
+                "ioc_events_dead_lettered_total",
+            )
+        )
         stored_prev = per_stream(prev, "ioc_events_stored_total")
-        wsum, wcount = (per_stream(cur, n) for n in (
-            "ioc_batch_write_seconds_sum", "ioc_batch_write_seconds_count"))
-        wsum_p, wcount_p = (per_stream(prev, n) for n in (
-            "ioc_batch_write_seconds_sum", "ioc_batch_write_seconds_count"))
+        wsum, wcount = (
+            per_stream(cur, n)
+            for n in ("ioc_batch_write_seconds_sum", "ioc_batch_write_seconds_count")
+        )
+        wsum_p, wcount_p = (
+            per_stream(prev, n)
+            for n in ("ioc_batch_write_seconds_sum", "ioc_batch_write_seconds_count")
+        )
         for s in STREAMS:
             n = s.name
             rate = (stored.get(n, 0) - stored_prev.get(n, 0)) / dt if self.previous else 0.0
             batches = wcount.get(n, 0) - wcount_p.get(n, 0)
             latency = ((wsum.get(n, 0) - wsum_p.get(n, 0)) / batches * 1000) if batches else None
             table.add_row(
-                n, f"{stats.produced[n]:,}", f"{int(stored.get(n, 0)):,}",
-                f"{int(dups.get(n, 0)):,}", f"{int(dead.get(n, 0)):,}", f"{rate:,.0f}",
+                n,
+                f"{stats.produced[n]:,}",
+                f"{int(stored.get(n, 0)):,}",
+                f"{int(dups.get(n, 0)):,}",
+                f"{int(dead.get(n, 0)):,}",
+                f"{rate:,.0f}",
                 f"{latency:.1f}" if latency is not None else "–",
             )
         if samples is not None:
             self.previous, self.previous_at = samples, now
         db = cur.get(("ioc_database_up", ()))
         status = Text.assemble(
-            ("worker ", "bold"), ("up" if worker_alive and samples else "starting…"
-                                  if worker_alive else "DOWN",
-                                  "green" if samples else "yellow"),
+            ("worker ", "bold"),
+            (
+                "up" if worker_alive and samples else "starting…" if worker_alive else "DOWN",
+                "green" if samples else "yellow",
+            ),
             ("   database ", "bold"),
             ("up" if db == 1 else "down" if db == 0 else "–", "green" if db == 1 else "red"),
             ("   simulated time ", "bold"),
             (stats.sim_time.strftime("%Y-%m-%d %H:%M UTC") if stats.sim_time else "–", ""),
             (f"   elapsed {now - self.started:,.0f}s", "dim"),
         )
-        foot = Text(f"broker {settings.kafka_bootstrap} · db {mask_password(settings.database_url)}"
-                    f" · metrics http://127.0.0.1:{settings.metrics_port}/metrics · Ctrl-C stops",
-                    style="dim")
+        foot = Text(
+            f"broker {settings.kafka_bootstrap} · db {mask_password(settings.database_url)}"
+            f" · metrics http://127.0.0.1:{settings.metrics_port}/metrics · Ctrl-C stops",
+            style="dim",
+        )
         return Group(status, table, foot)
 
 
@@ -136,8 +157,11 @@ def run_demo(settings: Settings, *, speedup: float = 720.0, duration: float | No
         worker = subprocess.Popen(
             [sys.executable, "-m", "ioc.cli", "worker"],
             env={**os.environ, "IOC_METRICS_PORT": str(settings.metrics_port)},
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=child_dies_with_parent,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=child_dies_with_parent,
         )
     try:
         asyncio.run(_live(settings, worker, speedup, duration, console))
@@ -151,26 +175,43 @@ def run_demo(settings: Settings, *, speedup: float = 720.0, duration: float | No
     return 0
 
 
-async def _live(settings: Settings, worker: subprocess.Popen[bytes], speedup: float,
-                duration: float | None, console: Console) -> None:
+async def _live(
+    settings: Settings,
+    worker: subprocess.Popen[bytes],
+    speedup: float,
+    duration: float | None,
+    console: Console,
+) -> None:
     stats = SimulationStats()
     stop = asyncio.Event()
     plan = SimulationPlan(speedup=speedup, duration_seconds=duration)
     sim = asyncio.create_task(run_simulation(settings, plan, stats, stop=stop))
     view = LiveView()
     loop = asyncio.get_running_loop()
+    # On a terminal the table redraws in place; piped to a file or CI log, a snapshot is
+    # printed every few seconds instead (rich's Live would print only the last one).
+    live = Live(console=console, refresh_per_second=2) if console.is_terminal else None
+    tick = 0
     try:
-        with Live(console=console, refresh_per_second=2, transient=False) as live:
-            while not sim.done():
-                samples = await loop.run_in_executor(None, scrape, settings.metrics_port)
-                live.update(view.render(samples, stats, worker.poll() is None, settings))
-                if worker.poll() is not None:
-                    console.print(f"[red]worker exited with {worker.returncode}; see log[/]")
-                    break
-                await asyncio.sleep(1.0)
+        if live:
+            live.start()
+        while True:
             samples = await loop.run_in_executor(None, scrape, settings.metrics_port)
-            live.update(view.render(samples, stats, worker.poll() is None, settings))
+            frame = view.render(samples, stats, worker.poll() is None, settings)
+            if live:
+                live.update(frame)
+            elif sim.done() or tick % 5 == 0:
+                console.print(frame)
+            if sim.done():
+                break
+            if worker.poll() is not None:
+                console.print(f"[red]worker exited with {worker.returncode}; see its log[/]")
+                break
+            tick += 1
+            await asyncio.sleep(1.0)
     finally:
+        if live:
+            live.stop()
         stop.set()
         await asyncio.gather(sim, return_exceptions=True)
 

@@ -17,38 +17,56 @@ class PipelineMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self.registry = registry
         self.consumed = Counter(
-            "ioc_events_consumed", "Records read from the stream's topic.", ["stream"],
+            "ioc_events_consumed",
+            "Records read from the stream's topic.",
+            ["stream"],
             registry=registry,
         )
         self.stored = Counter(
-            "ioc_events_stored", "Events newly written to the database.", ["stream"],
+            "ioc_events_stored",
+            "Events newly written to the database.",
+            ["stream"],
             registry=registry,
         )
         self.duplicates = Counter(
-            "ioc_events_duplicate", "Valid events already stored (replays, redeliveries).",
-            ["stream"], registry=registry,
+            "ioc_events_duplicate",
+            "Valid events already stored (replays, redeliveries).",
+            ["stream"],
+            registry=registry,
         )
         self.dead_lettered = Counter(
-            "ioc_events_dead_lettered", "Records refused and sent to the dead-letter path.",
-            ["stream", "reason"], registry=registry,
+            "ioc_events_dead_lettered",
+            "Records refused and sent to the dead-letter path.",
+            ["stream", "reason"],
+            registry=registry,
         )
         self.batch_size = Histogram(
-            "ioc_batch_size", "Records per batch taken from the topic.", ["stream"],
-            buckets=BATCH_SIZE_BUCKETS, registry=registry,
+            "ioc_batch_size",
+            "Records per batch taken from the topic.",
+            ["stream"],
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=registry,
         )
         self.write_seconds = Histogram(
-            "ioc_batch_write_seconds", "Time to store one batch (COPY, merge, commit).",
-            ["stream"], buckets=WRITE_SECONDS_BUCKETS, registry=registry,
+            "ioc_batch_write_seconds",
+            "Time to store one batch (COPY, merge, commit).",
+            ["stream"],
+            buckets=WRITE_SECONDS_BUCKETS,
+            registry=registry,
         )
         self.write_errors = Counter(
-            "ioc_database_write_errors", "Failed batch writes (each is retried).", ["stream"],
+            "ioc_database_write_errors",
+            "Failed batch writes (each is retried).",
+            ["stream"],
             registry=registry,
         )
         self.database_up = Gauge(
             "ioc_database_up", "1 while the last database write succeeded.", registry=registry
         )
         self.last_batch = Gauge(
-            "ioc_last_batch_timestamp_seconds", "Unix time of the last stored batch.", ["stream"],
+            "ioc_last_batch_timestamp_seconds",
+            "Unix time of the last stored batch.",
+            ["stream"],
             registry=registry,
         )
         self.worker_up = Gauge(

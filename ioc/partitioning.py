@@ -44,8 +44,10 @@ def span_containing(table: str, when: datetime, interval: Interval) -> Partition
         end = _add_days(start, 7)
     else:
         start = day.replace(day=1)
-        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(
-            month=start.month + 1
+        end = (
+            start.replace(year=start.year + 1, month=1)
+            if start.month == 12
+            else start.replace(month=start.month + 1)
         )
     return PartitionSpan(start, end, table)
 

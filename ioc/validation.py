@@ -50,8 +50,8 @@ class EventParser(Generic[E]):
     """Decode and validate one stream's records. Reuses one msgspec decoder for speed."""
 
     def __init__(self, event_type: type[E], clock: Clock, bounds: TimeBounds | None = None):
-        self.event_type = event_type
-        self._decoder = msgspec.json.Decoder(event_type)
+        self.event_type: type[E] = event_type
+        self._decoder: msgspec.json.Decoder[E] = msgspec.json.Decoder(event_type)
         self._clock = clock
         self._bounds = bounds or TimeBounds()
 

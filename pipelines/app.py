@@ -48,13 +48,12 @@ def create_app(
         value_serializer="raw",
         **faust_settings(settings),
     )
-    deadletters = app.topic(DEADLETTER_TOPIC, key_type=bytes, value_type=bytes,
-                            partitions=settings.partitions)
+    deadletters = app.topic(
+        DEADLETTER_TOPIC, key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )
 
     async def send_dead_letters(dead: Sequence[DeadLetter]) -> None:
-        futures = [
-            await deadletters.send(key=d.key, value=d.to_message()) for d in dead
-        ]
+        futures = [await deadletters.send(key=d.key, value=d.to_message()) for d in dead]
         for fut in futures:
             await fut  # delivered (acks=all) before the batch is acknowledged
 
@@ -75,11 +74,11 @@ def create_app(
             _ingest_agent(app, settings, stream, handlers[stream.topic])
     else:
 
-        @app.task  # type: ignore[misc]
+        @app.task  # type: ignore[untyped-decorator]
         async def _batch_ingest() -> None:
             await run_batch_ingest(settings, handlers)
 
-    @app.task  # type: ignore[misc]
+    @app.task  # type: ignore[untyped-decorator]
     async def _serve_metrics() -> None:
         if settings.metrics_port:
             start_http_server(settings.metrics_port, addr="0.0.0.0", registry=metrics.registry)
@@ -89,8 +88,9 @@ def create_app(
     return app
 
 
-def _ingest_agent(app: faust.App, settings: Settings, stream: Stream,
-                  handler: IngestHandler) -> None:
+def _ingest_agent(
+    app: faust.App, settings: Settings, stream: Stream, handler: IngestHandler
+) -> None:
     topic = app.topic(
         stream.topic,
         key_type=bytes,

@@ -60,7 +60,10 @@ async def run_batch_ingest(settings: Settings, handlers: Mapping[str, IngestHand
             try:
                 await consumer.commit(offsets)
             except (CommitFailedError, IllegalStateError, RebalanceInProgressError) as exc:
-                log.warning("offset commit refused after a rebalance (%s); the new owner will "
-                            "re-read and deduplicate those records", exc)
+                log.warning(
+                    "offset commit refused after a rebalance (%s); the new owner will "
+                    "re-read and deduplicate those records",
+                    exc,
+                )
     finally:
         await consumer.stop()

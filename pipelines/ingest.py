@@ -69,9 +69,7 @@ class IngestHandler:
         self.metrics.last_batch.labels(name).set(self.clock.now().timestamp())
         return result
 
-    async def _write_until_done(
-        self, valid: list[Consumed], dead: list[DeadLetter]
-    ) -> WriteResult:
+    async def _write_until_done(self, valid: list[Consumed], dead: list[DeadLetter]) -> WriteResult:
         delay = 0.5
         while True:
             try:
@@ -81,7 +79,9 @@ class IngestHandler:
                 self.metrics.write_errors.labels(self.stream.name).inc()
                 log.warning(
                     "%s: database write failed (%s); retrying in %.1fs, consumption paused",
-                    self.stream.name, exc, delay,
+                    self.stream.name,
+                    exc,
+                    delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
@@ -132,8 +132,9 @@ def records_of(events: Sequence[Any]) -> list[RawRecord]:
     return out
 
 
-async def run_agent_batches(handler: IngestHandler, stream: Any, batch_max: int,
-                            within: float) -> None:
+async def run_agent_batches(
+    handler: IngestHandler, stream: Any, batch_max: int, within: float
+) -> None:
     """The body of an ingest agent: never raises on input or database failure.
 
     If the worker is stopped while a batch is still being written, the write gets a grace
@@ -147,7 +148,7 @@ async def run_agent_batches(handler: IngestHandler, stream: Any, batch_max: int,
         except asyncio.CancelledError:
             try:
                 await asyncio.wait_for(task, SHUTDOWN_GRACE_SECONDS)
-            except BaseException:  # noqa: BLE001 - any failure here means "not stored"
+            except BaseException:
                 log.error(
                     "%s: stopping with a batch not stored; exiting without acknowledging it",
                     handler.stream.name,

@@ -11,8 +11,9 @@ from tests.support.services import Stack, start_stack
 
 
 @pytest.fixture(scope="module", params=["batch", "agents"])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     """A fresh embedded broker and database for one test module, once per ingest engine
     (the batched consumer and the Faust agents must give the same answers)."""
     s = start_stack(Path(tmp_path_factory.mktemp("stack")))

@@ -77,7 +77,9 @@ def ensure_database(url: str, *, start_server: bool = True, timeout: float = 30.
 def drop_database(url: str) -> None:
     name = database_name(url)
     with psycopg.connect(admin_url(url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def _safe(url: str) -> str:

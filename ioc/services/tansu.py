@@ -87,9 +87,19 @@ class TansuBroker:
         listener = f"tcp://{self.host}:{self.port}"
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
-                [broker_binary(), "broker", "--listener-url", listener,
-                 "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    broker_binary(),
+                    "broker",
+                    "--listener-url",
+                    listener,
+                    "--advertised-listener-url",
+                    listener,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=child_dies_with_parent if tied_to_parent else None,
             )

@@ -1,6 +1,6 @@
 """Drive a :class:`ProvinceSimulator` in (compressed) real time and publish to Kafka.
 
-Simulated time starts ``backfill`` before now and runs ``speedup`` times faster than the wall
+Simulated time starts ``backfill`` before now (moved to the next working-day morning) and runs ``speedup`` times faster than the wall
 clock until it catches up with now; from then on it follows the wall clock. So a demo shows a
 busy province at once, and event times are never in the future (the worker refuses those).
 """
@@ -8,14 +8,16 @@ busy province at once, and event times are never in the future (the worker refus
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from ioc.clock import Clock, SystemClock
 from ioc.config import Settings
 from ioc.events import partition_key
+from ioc.partitioning import REPORTING_TZ
 from ioc.producer import EventProducer, encode, stream_of
 from ioc.simulator.invalid import invalid_records
 from ioc.simulator.province import ProvinceSimulator
@@ -41,6 +43,18 @@ class SimulationPlan:
     duration_seconds: float | None = None
 
 
+def next_working_morning(when: datetime) -> datetime:
+    """The first Monday–Friday 07:00 in Asia/Ho_Chi_Minh at or after ``when``: a demo that
+    starts on a Sunday night would show no dossiers for a long while."""
+    local = when.astimezone(REPORTING_TZ)
+    morning = local.replace(hour=7, minute=0, second=0, microsecond=0)
+    if morning < local:
+        morning += timedelta(days=1)
+    while morning.weekday() >= 5:
+        morning += timedelta(days=1)
+    return morning.astimezone(UTC)
+
+
 def simulated_now(
     start: datetime, real_start: datetime, real_now: datetime, speedup: float
 ) -> datetime:
@@ -59,7 +73,9 @@ async def run_simulation(
     stats = stats or SimulationStats()
     stop = stop or asyncio.Event()
     real_start = clock.now()
-    start = real_start - plan.backfill
+    start = next_working_morning(real_start - plan.backfill)
+    if start > real_start:  # a short backfill: no working morning before now
+        start = real_start - plan.backfill
     sim = ProvinceSimulator(
         seed=plan.seed,
         start=start,
@@ -82,7 +98,7 @@ async def run_simulation(
             stats.sim_time = until
             if plan.max_events is not None:
                 events = events[: max(0, plan.max_events - total)]
-            items = []
+            items: list[tuple[str, bytes | None, bytes]] = []
             for e in events:
                 s = stream_of(e)
                 if plan.invalid_ratio and rng.random() < plan.invalid_ratio:
@@ -94,10 +110,8 @@ async def run_simulation(
             total += await producer.send_many(items)
             if plan.max_events is not None and total >= plan.max_events:
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), plan.tick_seconds)
-            except TimeoutError:
-                pass
     finally:
         await producer.stop()
     return stats

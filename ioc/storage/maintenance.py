@@ -55,7 +55,11 @@ class PartitionKeeper:
         if self._known is None:
             self._known = {s.name for s in await list_partitions(conn, self.table.name)}
         missing = plan_partitions(
-            self.table.name, self.table.interval, times, existing=self._known, now=now,
+            self.table.name,
+            self.table.interval,
+            times,
+            existing=self._known,
+            now=now,
             ahead=self.ahead,
         )
         for span in missing:

@@ -100,8 +100,11 @@ _EVENT_DDL: dict[str, str] = {
 _EVENT_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "dossier_events": (("dossier_id", "event_time"), ("agency_code", "event_time")),
     "uptime_checks": (("service_id", "event_time"),),
-    "security_events": (("source", "event_time"), ("asset_id", "event_time"),
-                        ("severity_rank", "event_time")),
+    "security_events": (
+        ("source", "event_time"),
+        ("asset_id", "event_time"),
+        ("severity_rank", "event_time"),
+    ),
 }
 
 
@@ -127,7 +130,8 @@ def _create_event_table(conn: psycopg.Connection, mode: Mode, table: EventTable)
                 sql.Identifier(f"{table.name}_{'_'.join(cols)}_idx"),
                 name,
                 sql.SQL(", ").join(
-                    sql.SQL("{} DESC").format(sql.Identifier(c)) if c == "event_time"
+                    sql.SQL("{} DESC").format(sql.Identifier(c))
+                    if c == "event_time"
                     else sql.Identifier(c)
                     for c in cols
                 ),

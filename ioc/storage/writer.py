@@ -26,9 +26,9 @@ from psycopg.types.json import Jsonb
 
 from ioc.deadletter import DeadLetter
 from ioc.events import SEVERITY_RANK, DossierEvent, SecurityEvent, UptimeEvent
-from ioc.storage_types import Consumed
 from ioc.storage.maintenance import PartitionKeeper
 from ioc.storage.tables import DEAD_LETTER_COLUMNS, EVENT_TABLES, EventTable
+from ioc.storage_types import Consumed
 from ioc.streams import Stream
 
 log = logging.getLogger(__name__)
@@ -44,24 +44,63 @@ class WriteResult:
 
 def _dossier_row(e: DossierEvent, p: int, o: int) -> tuple[Any, ...]:
     return (
-        e.event_id, e.event_time, e.dossier_id, e.status, e.procedure_code, e.agency_code,
-        e.channel, e.received_at, e.due_at, e.online_level, e.fee_required, e.fee_amount,
-        e.paid_online, e.e_result, e.e_result_required, e.rating, e.source, p, o,
+        e.event_id,
+        e.event_time,
+        e.dossier_id,
+        e.status,
+        e.procedure_code,
+        e.agency_code,
+        e.channel,
+        e.received_at,
+        e.due_at,
+        e.online_level,
+        e.fee_required,
+        e.fee_amount,
+        e.paid_online,
+        e.e_result,
+        e.e_result_required,
+        e.rating,
+        e.source,
+        p,
+        o,
     )
 
 
 def _uptime_row(e: UptimeEvent, p: int, o: int) -> tuple[Any, ...]:
     return (
-        e.event_id, e.event_time, e.service_id, e.status, e.kind, e.probe_id, e.latency_ms,
-        e.http_status, e.tls_expires_at, e.error, p, o,
+        e.event_id,
+        e.event_time,
+        e.service_id,
+        e.status,
+        e.kind,
+        e.probe_id,
+        e.latency_ms,
+        e.http_status,
+        e.tls_expires_at,
+        e.error,
+        p,
+        o,
     )
 
 
 def _security_row(e: SecurityEvent, p: int, o: int) -> tuple[Any, ...]:
     return (
-        e.event_id, e.event_time, e.source, e.severity, SEVERITY_RANK[e.severity], e.category,
-        e.source_severity, e.src_ip, e.dst_ip, e.asset_id, e.agency_code, e.rule_id, e.message,
-        Jsonb(e.raw) if e.raw is not None else None, p, o,
+        e.event_id,
+        e.event_time,
+        e.source,
+        e.severity,
+        SEVERITY_RANK[e.severity],
+        e.category,
+        e.source_severity,
+        e.src_ip,
+        e.dst_ip,
+        e.asset_id,
+        e.agency_code,
+        e.rule_id,
+        e.message,
+        Jsonb(e.raw) if e.raw is not None else None,
+        p,
+        o,
     )
 
 
@@ -73,15 +112,21 @@ _ROW: dict[str, Callable[[Any, int, int], tuple[Any, ...]]] = {
 
 # Columns of `dossiers` taken from the latest event (by event_time, status, event_id).
 _LATEST = (
-    "procedure_code", "agency_code", "channel", "due_at", "online_level", "fee_required",
-    "paid_online", "e_result", "e_result_required",
+    "procedure_code",
+    "agency_code",
+    "channel",
+    "due_at",
+    "online_level",
+    "fee_required",
+    "paid_online",
+    "e_result",
+    "e_result_required",
 )
 
 _DOSSIER_MERGE = """
 WITH ins AS (
     INSERT INTO dossier_events ({cols})
-    SELECT DISTINCT ON (event_id, event_time) {cols} FROM {stage}
-    ORDER BY event_id, event_time
+    SELECT {cols} FROM {stage}
     ON CONFLICT DO NOTHING
     RETURNING *
 ), latest AS (
@@ -172,9 +217,10 @@ class EventWriter:
         if self.table.name == "dossier_events":
             self._move = _dossier_merge_sql(cols, stage)
         else:
+            # DO NOTHING also skips a row that repeats an earlier row of the same statement,
+            # so duplicates inside one batch need no sort.
             self._move = sql.SQL(
-                "INSERT INTO {t} ({c}) SELECT DISTINCT ON (event_id, event_time) {c} FROM {s}"
-                " ORDER BY event_id, event_time ON CONFLICT DO NOTHING"
+                "INSERT INTO {t} ({c}) SELECT {c} FROM {s} ON CONFLICT DO NOTHING"
             ).format(t=sql.Identifier(self.table.name), c=cols, s=stage)
 
     async def _connection(self) -> psycopg.AsyncConnection:
@@ -234,14 +280,12 @@ class EventWriter:
         if conn is not None and not conn.closed:
             try:
                 await conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection must not mask the cause
+            except Exception:
                 log.debug("error closing a broken connection", exc_info=True)
 
 
 async def _insert_dead_letters(conn: psycopg.AsyncConnection, dead: Sequence[DeadLetter]) -> None:
-    query = sql.SQL(
-        "INSERT INTO dead_letters ({}) VALUES ({}) ON CONFLICT DO NOTHING"
-    ).format(
+    query = sql.SQL("INSERT INTO dead_letters ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
         sql.SQL(", ").join(map(sql.Identifier, DEAD_LETTER_COLUMNS)),
         sql.SQL(", ").join(sql.Placeholder() * len(DEAD_LETTER_COLUMNS)),
     )
@@ -250,9 +294,14 @@ async def _insert_dead_letters(conn: psycopg.AsyncConnection, dead: Sequence[Dea
             query,
             [
                 (
-                    d.source_topic, d.partition, d.offset,
+                    d.source_topic,
+                    d.partition,
+                    d.offset,
                     d.key.decode("utf-8", errors="replace") if d.key is not None else None,
-                    d.digest, d.reason, d.payload, d.received_at,
+                    d.digest,
+                    d.reason,
+                    d.payload,
+                    d.received_at,
                 )
                 for d in dead
             ],

@@ -55,20 +55,32 @@ def test_database_outage_pauses_ingest_and_resumes_without_loss(
     try:
         produce(stack, ev.as_records(first))  # type: ignore[arg-type]
         worker.start()
-        wait_for(lambda: count(stack, "security_events") == len(first), timeout=90,
-                 what="the first wave", on_fail=worker.log_tail)
+        wait_for(
+            lambda: count(stack, "security_events") == len(first),
+            timeout=90,
+            what="the first wave",
+            on_fail=worker.log_tail,
+        )
 
         proxy.cut()
         produce(stack, ev.as_records(second))  # type: ignore[arg-type]
-        wait_for(lambda: metric(worker, "ioc_database_up") == 0.0, timeout=30,
-                 what="the worker to notice the outage", on_fail=worker.log_tail)
+        wait_for(
+            lambda: metric(worker, "ioc_database_up") == 0.0,
+            timeout=30,
+            what="the worker to notice the outage",
+            on_fail=worker.log_tail,
+        )
         time.sleep(3)
         assert count(stack, "security_events") == len(first), "nothing is written while cut"
         assert worker.proc is not None and worker.proc.poll() is None, "the worker must not die"
 
         proxy.restore()
-        wait_for(lambda: count(stack, "security_events") == len(first) + len(second),
-                 timeout=90, what="the backlog after the outage", on_fail=worker.log_tail)
+        wait_for(
+            lambda: count(stack, "security_events") == len(first) + len(second),
+            timeout=90,
+            what="the backlog after the outage",
+            on_fail=worker.log_tail,
+        )
         assert metric(worker, "ioc_database_up") == 1.0
     finally:
         worker.stop()

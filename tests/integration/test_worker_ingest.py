@@ -47,7 +47,7 @@ def produce(stack: Stack, records: list[tuple[str, bytes | None, bytes]]) -> Non
 def count(stack: Stack, table: str) -> int:
     with psycopg.connect(stack.database_url) as conn:
         try:
-            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
         except psycopg.errors.UndefinedTable:
             return -1
         return int(row[0]) if row else 0
@@ -60,8 +60,9 @@ def counts(stack: Stack) -> dict[str, int]:
 
 def dead_letter_topic_messages(stack: Stack) -> list[bytes]:
     async def go() -> list[bytes]:
-        consumer = AIOKafkaConsumer(DEADLETTER_TOPIC, **consumer_settings(stack.settings),
-                                    group_id=None)
+        consumer = AIOKafkaConsumer(
+            DEADLETTER_TOPIC, **consumer_settings(stack.settings), group_id=None
+        )
         await consumer.start()
         out: list[bytes] = []
         try:
@@ -104,11 +105,14 @@ def test_worker_stores_each_distinct_valid_event_once_and_dead_letters_the_rest(
     worker.start()
     n_bad = sum(len(v) for v in ev.BAD_RECORDS.values())
     wait_for(
-        lambda: count(stack, "dossier_events") == len(dossiers)
-        and count(stack, "uptime_checks") == len(uptime)
-        and count(stack, "security_events") == len(security)
-        and count(stack, "dead_letters") == n_bad,
-        timeout=120, what="all events stored and dead-lettered",
+        lambda: (
+            count(stack, "dossier_events") == len(dossiers)
+            and count(stack, "uptime_checks") == len(uptime)
+            and count(stack, "security_events") == len(security)
+            and count(stack, "dead_letters") == n_bad
+        ),
+        timeout=120,
+        what="all events stored and dead-lettered",
         on_fail=lambda: f"{counts(stack)}\n{worker.log_tail()}",
     )
 
@@ -153,15 +157,23 @@ def test_worker_killed_mid_stream_resumes_without_loss_or_duplicates(
     # Replay part of it again: a producer retry after a timeout.
     produce(stack, ev.as_records(wave[:3000]))  # type: ignore[arg-type]
 
-    wait_for(lambda: count(stack, "security_events") > before + 1000, timeout=60,
-             what="the worker to be mid-stream", on_fail=worker.log_tail)
+    wait_for(
+        lambda: count(stack, "security_events") > before + 1000,
+        timeout=60,
+        what="the worker to be mid-stream",
+        on_fail=worker.log_tail,
+    )
     worker.kill_hard()
     mid = count(stack, "security_events")
     assert mid < before + len(wave), "the worker finished before it could be killed"
 
     worker.start()
-    wait_for(lambda: count(stack, "security_events") == before + len(wave), timeout=120,
-             what="every event stored after restart", on_fail=worker.log_tail)
+    wait_for(
+        lambda: count(stack, "security_events") == before + len(wave),
+        timeout=120,
+        what="every event stored after restart",
+        on_fail=worker.log_tail,
+    )
     with psycopg.connect(stack.database_url) as conn:
         row = conn.execute(
             "SELECT count(*), count(DISTINCT event_id) FROM security_events"

@@ -67,7 +67,9 @@ def dossier_events(n_dossiers: int, rng: random.Random, start: datetime) -> list
                     fee_required=d % 3 == 0,
                     paid_online=d % 6 == 0,
                     e_result=status in (9, 10),
-                    rating=rng.choice([None, "satisfied", "dissatisfied"]) if status == 10 else None,
+                    rating=rng.choice([None, "satisfied", "dissatisfied"])
+                    if status == 10
+                    else None,
                 )
             )
     return out
@@ -76,9 +78,12 @@ def dossier_events(n_dossiers: int, rng: random.Random, start: datetime) -> list
 def uptime_events(n: int, start: datetime) -> list[UptimeEvent]:
     return [
         UptimeEvent(
-            event_id=f"up-{i}", event_time=start + timedelta(seconds=30 * (i // 30)),
-            service_id=f"svc-{i % 30:02d}", status="down" if i % 97 == 0 else "up",
-            latency_ms=50.0 + i % 200, http_status=503 if i % 97 == 0 else 200,
+            event_id=f"up-{i}",
+            event_time=start + timedelta(seconds=30 * (i // 30)),
+            service_id=f"svc-{i % 30:02d}",
+            status="down" if i % 97 == 0 else "up",
+            latency_ms=50.0 + i % 200,
+            http_status=503 if i % 97 == 0 else 200,
         )
         for i in range(n)
     ]
@@ -88,10 +93,17 @@ def security_events(n: int, start: datetime, prefix: str = "sec") -> list[Securi
     severities = ("info", "low", "medium", "high", "critical")
     return [
         SecurityEvent(
-            event_id=f"{prefix}-{i}", event_time=start + timedelta(milliseconds=50 * i),
-            source=f"wazuh-{i % 7}", severity=severities[i % 5], category="brute_force",
-            source_severity=str(i % 15), src_ip=f"203.0.113.{i % 250}", dst_ip="10.1.2.3",
-            asset_id=f"asset-{i % 40}", agency_code="SO-01", raw={"rule": {"level": i % 15}},
+            event_id=f"{prefix}-{i}",
+            event_time=start + timedelta(milliseconds=50 * i),
+            source=f"wazuh-{i % 7}",
+            severity=severities[i % 5],
+            category="brute_force",
+            source_severity=str(i % 15),
+            src_ip=f"203.0.113.{i % 250}",
+            dst_ip="10.1.2.3",
+            asset_id=f"asset-{i % 40}",
+            agency_code="SO-01",
+            raw={"rule": {"level": i % 15}},
         )
         for i in range(n)
     ]

@@ -25,7 +25,9 @@ from ioc.config import Settings
 from ioc.services.postgres import drop_database, ensure_database
 from ioc.services.tansu import TansuBroker
 
-SERVER_URL = os.environ.get("IOC_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SERVER_URL = os.environ.get(
+    "IOC_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def free_port() -> int:
@@ -103,8 +105,11 @@ class WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ioc.cli", "worker"],
-            env=self.stack.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            env=self.stack.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
 
@@ -135,8 +140,12 @@ class WorkerProcess:
             return ""
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str,
-             on_fail: Callable[[], str] = lambda: "") -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    on_fail: Callable[[], str] = lambda: "",
+) -> None:
     """Poll ``condition`` until true; fail with ``what`` and diagnostics after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

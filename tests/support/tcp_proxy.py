@@ -7,6 +7,7 @@ lets traffic through again.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
@@ -62,10 +63,8 @@ class TcpProxy:
         finally:
             sel.close()
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         self._open.clear()
@@ -73,10 +72,8 @@ class TcpProxy:
             pairs, self._pairs = self._pairs, []
         for a, b in pairs:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 s.close()
 
     def restore(self) -> None:

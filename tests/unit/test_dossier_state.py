@@ -15,8 +15,13 @@ T0 = datetime(2026, 3, 30, 16, 30, tzinfo=UTC)  # 23:30 in Asia/Ho_Chi_Minh, mon
 
 def event(i: int, status: int, minutes: int, **kw: object) -> DossierEvent:
     return DossierEvent(
-        event_id=f"e{i}", event_time=T0 + timedelta(minutes=minutes), dossier_id="H1",
-        status=status, procedure_code="1.000001", agency_code="SO-01", **kw,  # type: ignore[arg-type]
+        event_id=f"e{i}",
+        event_time=T0 + timedelta(minutes=minutes),
+        dossier_id="H1",
+        status=status,
+        procedure_code="1.000001",
+        agency_code="SO-01",
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -68,8 +73,14 @@ def test_two_events_at_the_same_instant_resolve_the_same_way_in_any_order() -> N
 
 def test_merging_states_of_different_dossiers_is_refused() -> None:
     other = DossierState.from_event(
-        DossierEvent(event_id="x", event_time=T0, dossier_id="H2", status=2,
-                     procedure_code="p", agency_code="a")
+        DossierEvent(
+            event_id="x",
+            event_time=T0,
+            dossier_id="H2",
+            status=2,
+            procedure_code="p",
+            agency_code="a",
+        )
     )
     try:
         DossierState.from_event(LIFECYCLE[0]).merge(other)

@@ -67,8 +67,11 @@ def test_only_partitions_entirely_past_retention_expire() -> None:
 
 
 @given(
-    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1),
-                 timezones=st.just(UTC)),
+    st.datetimes(
+        min_value=datetime(2000, 1, 1),  # noqa: DTZ001 - hypothesis wants naive bounds
+        max_value=datetime(2099, 1, 1),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
     st.sampled_from(["day", "week", "month"]),
 )
 def test_every_instant_falls_in_exactly_its_partition(when: datetime, interval: str) -> None:

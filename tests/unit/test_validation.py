@@ -55,8 +55,10 @@ def test_event_times_far_in_the_future_are_implausible() -> None:
 
 
 def test_security_addresses_must_be_ip_addresses() -> None:
-    base = (b'{"event_id":"s1","event_time":"2026-11-21T10:00:00Z","source":"ids",'
-            b'"severity":"high","category":"intrusion","src_ip":"%s"}')
+    base = (
+        b'{"event_id":"s1","event_time":"2026-11-21T10:00:00Z","source":"ids",'
+        b'"severity":"high","category":"intrusion","src_ip":"%s"}'
+    )
     assert isinstance(security.parse(base % b"2001:db8::1"), SecurityEvent)
     assert "$.src_ip" in reason(security, base % b"999.1.1.1")
 

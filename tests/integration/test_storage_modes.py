@@ -1,0 +1,143 @@
+"""The storage layer gives the same answers with and without TimescaleDB.
+
+The plain-PostgreSQL path always runs; the TimescaleDB path runs where the test server offers
+the extension (``pytest -m timescale``), and both are compared on the same events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from ioc.dossier_state import fold
+from ioc.events import DossierEvent, Event
+from ioc.storage.migrations import migrate
+from ioc.storage.writer import EventWriter
+from ioc.storage_types import Consumed
+from ioc.streams import DOSSIER, SECURITY, UPTIME, Stream
+from tests.support import events as ev
+from tests.support.services import drop_database, new_database, timescale_available
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC)
+START = NOW - timedelta(days=40)  # spans two months and many day partitions
+
+QUERIES = {
+    "dossier_events": "SELECT status, count(*) FROM dossier_events GROUP BY 1 ORDER BY 1",
+    "dossiers": "SELECT status, count(*), sum(supplement_requests) FROM dossiers"
+    " GROUP BY 1 ORDER BY 1",
+    "uptime": "SELECT service_id, status, count(*) FROM uptime_checks GROUP BY 1, 2 ORDER BY 1, 2",
+    "security_daily": "SELECT date_trunc('day', event_time AT TIME ZONE 'Asia/Ho_Chi_Minh'),"
+    " severity, count(*) FROM security_events GROUP BY 1, 2 ORDER BY 1, 2",
+}
+
+
+def sample_events() -> dict[Stream, list[Event]]:
+    rng = random.Random(5)
+    return {
+        DOSSIER: list(ev.dossier_events(200, rng, START)),
+        UPTIME: list(ev.uptime_events(3000, START)),
+        SECURITY: [
+            e.__class__(
+                **{
+                    **{f: getattr(e, f) for f in e.__struct_fields__},
+                    "event_time": START + timedelta(minutes=17 * i),
+                }
+            )
+            for i, e in enumerate(ev.security_events(3000, START))
+        ],
+    }
+
+
+def store(url: str, batches: dict[Stream, list[Event]]) -> None:
+    async def go() -> None:
+        for stream, events in batches.items():
+            writer = EventWriter(url, stream, lambda: NOW)
+            records = [Consumed(e, 0, i) for i, e in enumerate(events)]
+            for i in range(0, len(records), 700):  # several batches, then a full replay
+                await writer.write(records[i : i + 700])
+            result = await writer.write(records)
+            assert result.inserted == 0 and result.duplicates == len(records)
+            await writer.close()
+
+    asyncio.run(go())
+
+
+def answers(url: str) -> dict[str, list[tuple[object, ...]]]:
+    with psycopg.connect(url) as conn:
+        return {name: conn.execute(q).fetchall() for name, q in QUERIES.items()}  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def plain_db() -> Iterator[str]:
+    url = new_database()
+    assert migrate(url, allow_timescale=False)[0] == "plain"
+    store(url, sample_events())
+    yield url
+    drop_database(url)
+
+
+def test_plain_postgres_partitions_follow_the_data(plain_db: str) -> None:
+    with psycopg.connect(plain_db) as conn:
+        parts = {
+            r[0]
+            for r in conn.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                " WHERE i.inhparent = 'security_events'::regclass"
+            )
+        }
+    assert len(parts) >= 36  # one per Vietnamese day of data (35 days), plus days ahead
+
+
+def test_replayed_batches_store_each_event_once_and_dossiers_match_the_pure_merge(
+    plain_db: str,
+) -> None:
+    events = sample_events()
+    with psycopg.connect(plain_db) as conn:
+        for stream, evs in events.items():
+            row = conn.execute(f"SELECT count(*) FROM {stream.table}").fetchone()
+            assert row == (len(evs),)
+        stored = dict(conn.execute("SELECT dossier_id, status FROM dossiers").fetchall())
+    dossiers = [e for e in events[DOSSIER] if isinstance(e, DossierEvent)]
+    assert stored == {k: v.status for k, v in fold(dossiers).items()}
+
+
+def test_migrations_are_idempotent(plain_db: str) -> None:
+    assert migrate(plain_db) == ("plain", [])
+
+
+@pytest.mark.timescale
+@pytest.mark.skipif(not timescale_available(), reason="TimescaleDB extension not installed")
+def test_timescale_gives_the_same_answers_as_plain_postgres(plain_db: str) -> None:
+    url = new_database()
+    try:
+        mode, _ = migrate(url)
+        assert mode == "timescale"
+        store(url, sample_events())
+        with psycopg.connect(url) as conn:
+            hypertables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT hypertable_name FROM timescaledb_information.hypertables"
+                )
+            }
+            jobs = {
+                (r[0], r[1])
+                for r in conn.execute(
+                    "SELECT proc_name, hypertable_name FROM timescaledb_information.jobs"
+                    " WHERE hypertable_name IS NOT NULL"
+                )
+            }
+        assert hypertables == {"dossier_events", "uptime_checks", "security_events"}
+        assert ("policy_compression", "security_events") in jobs
+        assert ("policy_retention", "security_events") in jobs
+        assert ("policy_retention", "dossier_events") not in jobs
+        assert answers(url) == answers(plain_db)
+    finally:
+        drop_database(url)
