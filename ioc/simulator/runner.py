@@ -1,7 +1,8 @@
 """Drive a :class:`ProvinceSimulator` in (compressed) real time and publish to Kafka.
 
-Simulated time starts ``backfill`` before now (moved to the next working-day morning) and runs ``speedup`` times faster than the wall
-clock until it catches up with now; from then on it follows the wall clock. So a demo shows a
+Simulated time starts ``backfill`` before now (moved to the next working-day morning) and
+runs ``speedup`` times faster than the wall clock until it catches up with now; from then on
+it follows the wall clock. So a demo shows a
 busy province at once, and event times are never in the future (the worker refuses those).
 """
 
