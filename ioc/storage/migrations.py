@@ -211,18 +211,34 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def detect_mode(conn: psycopg.Connection) -> Mode:
-    """``timescale`` when the extension can be created here, else ``plain``."""
+def timescale_problem(conn: psycopg.Connection) -> str | None:
+    """Why the extension cannot be used on this server, or None if it can."""
     row = conn.execute(
         "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
     ).fetchone()
     if row is None:
-        return "plain"
+        return "the timescaledb extension is not installed on the server"
+    preload = conn.execute("SHOW shared_preload_libraries").fetchone()
+    if preload is None or "timescaledb" not in str(preload[0]):
+        return "timescaledb is installed but not in shared_preload_libraries"
+    return None
+
+
+def detect_mode(conninfo: str) -> Mode:
+    """``timescale`` when the extension can be created here, else ``plain``.
+
+    Probed on a connection of its own: a server with the extension's files but without the
+    preload can end the session that tries ``CREATE EXTENSION``.
+    """
     try:
-        with conn.transaction():
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        with psycopg.connect(conninfo, autocommit=True) as probe:
+            problem = timescale_problem(probe)
+            if problem is None:
+                probe.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     except psycopg.Error as exc:
-        log.warning("timescaledb is installed but cannot be created (%s); using plain tables", exc)
+        problem = f"CREATE EXTENSION timescaledb failed: {exc}"
+    if problem:
+        log.info("storage mode plain: %s", problem)
         return "plain"
     return "timescale"
 
@@ -257,7 +273,7 @@ def migrate(conninfo: str, *, allow_timescale: bool = True) -> tuple[Mode, list[
                 )
                 """
             )
-            mode = current_mode(conn) or (detect_mode(conn) if allow_timescale else "plain")
+            mode = current_mode(conn) or (detect_mode(conninfo) if allow_timescale else "plain")
             done = applied_versions(conn)
             for m in MIGRATIONS:
                 if m.version in done:

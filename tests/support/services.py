@@ -24,6 +24,7 @@ from psycopg.conninfo import make_conninfo
 from ioc.config import Settings
 from ioc.services.postgres import drop_database, ensure_database
 from ioc.services.tansu import TansuBroker
+from ioc.storage.migrations import timescale_problem
 
 SERVER_URL = os.environ.get(
     "IOC_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -43,12 +44,10 @@ def new_database(prefix: str = "ioc_test") -> str:
 
 
 def timescale_available() -> bool:
+    """True where the test server can really create the extension (installed and preloaded)."""
     try:
         with psycopg.connect(SERVER_URL, connect_timeout=3) as conn:
-            row = conn.execute(
-                "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-            ).fetchone()
-            return row is not None
+            return timescale_problem(conn) is None
     except psycopg.Error:
         return False
 
