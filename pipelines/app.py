@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import faust
+import psycopg
 from prometheus_client import start_http_server
 
 from ioc.broker import faust_settings
@@ -25,6 +26,7 @@ from ioc.clock import Clock, SystemClock
 from ioc.config import Settings
 from ioc.deadletter import DeadLetter
 from ioc.metrics import PipelineMetrics
+from ioc.storage.maintenance import run_maintenance
 from ioc.storage.writer import EventWriter
 from ioc.streams import DEADLETTER_TOPIC, STREAMS, Stream
 from ioc.validation import EventParser, TimeBounds
@@ -32,6 +34,8 @@ from pipelines.batch_ingest import run_batch_ingest
 from pipelines.ingest import IngestHandler, run_agent_batches
 
 log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL_SECONDS = 3600.0
 
 
 def create_app(
@@ -77,6 +81,19 @@ def create_app(
         @app.task  # type: ignore[untyped-decorator]
         async def _batch_ingest() -> None:
             await run_batch_ingest(settings, handlers)
+
+    async def maintain_storage() -> None:
+        """Partitions ahead, retention: at start-up and then hourly."""
+        try:
+            for change in await run_maintenance(
+                settings.database_url, settings.retention_days, clock.now()
+            ):
+                log.info("maintenance: %s", change)
+        except psycopg.Error as exc:  # the next run tries again; ingest is not affected
+            log.warning("storage maintenance failed: %s", exc)
+
+    app.task(maintain_storage)
+    app.timer(MAINTENANCE_INTERVAL_SECONDS)(maintain_storage)
 
     @app.task  # type: ignore[untyped-decorator]
     async def _serve_metrics() -> None:

@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from ioc.partitioning import REPORTING_TZ, PartitionSpan, expired_partitions, plan_partitions
-from ioc.storage.tables import EventTable
+from ioc.storage.tables import EVENT_TABLES, EventTable, retention_days
 
 log = logging.getLogger(__name__)
 
@@ -92,3 +92,67 @@ class PartitionKeeper:
     def forget(self) -> None:
         """Re-read the catalogue next time (after a reconnect or an unexpected error)."""
         self._known = None
+
+
+MAINTENANCE_LOCK = 0x10C_0002
+
+
+async def run_maintenance(
+    conninfo: str, configured_retention_days: int, now: datetime
+) -> list[str]:
+    """Partitions ahead and retention for every event table; returns what it changed.
+
+    Safe to run from every worker at once: one holds an advisory lock, the others skip.
+    Plain PostgreSQL: create the coming partitions, drop those past retention.
+    TimescaleDB: make each retention policy match the configured number of days.
+    """
+    changes: list[str] = []
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (MAINTENANCE_LOCK,))
+        row = await cur.fetchone()
+        if not row or not row[0]:
+            return changes
+        try:
+            cur = await conn.execute(
+                "SELECT mode FROM ioc_schema_migrations ORDER BY version LIMIT 1"
+            )
+            mode_row = await cur.fetchone()
+            mode = mode_row[0] if mode_row else "plain"
+            for table in EVENT_TABLES.values():
+                days = retention_days(table, configured_retention_days)
+                if mode == "timescale":
+                    if await _reconcile_retention_policy(conn, table, days):
+                        changes.append(f"{table.name}: retention {days or 'forever'} days")
+                    continue
+                keeper = PartitionKeeper(table)
+                created = await keeper.ensure(conn, (), now)
+                changes += [f"created {s.name}" for s in created]
+                if days is not None:
+                    dropped = await keeper.drop_expired(conn, now, timedelta(days=days))
+                    changes += [f"dropped {s.name}" for s in dropped]
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (MAINTENANCE_LOCK,))
+    return changes
+
+
+async def _reconcile_retention_policy(
+    conn: psycopg.AsyncConnection, table: EventTable, days: int | None
+) -> bool:
+    cur = await conn.execute(
+        "SELECT config->>'drop_after' FROM timescaledb_information.jobs"
+        " WHERE proc_name = 'policy_retention' AND hypertable_name = %s",
+        (table.name,),
+    )
+    row = await cur.fetchone()
+    current = row[0] if row else None
+    wanted = f"{days} days" if days is not None else None
+    if current == wanted:
+        return False
+    await conn.execute(
+        "SELECT remove_retention_policy(%s::regclass, if_exists => true)", (table.name,)
+    )
+    if days is not None:
+        await conn.execute(
+            "SELECT add_retention_policy(%s::regclass, %s::interval)", (table.name, wanted)
+        )
+    return True

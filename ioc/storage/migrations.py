@@ -148,11 +148,8 @@ def _create_event_table(conn: psycopg.Connection, mode: Mode, table: EventTable)
             "SELECT add_compression_policy(%s::regclass, %s::interval, if_not_exists => true)",
             (table.name, f"{table.compress_after_days} days"),
         )
-        if table.default_retention_days is not None:
-            conn.execute(
-                "SELECT add_retention_policy(%s::regclass, %s::interval, if_not_exists => true)",
-                (table.name, f"{table.default_retention_days} days"),
-            )
+        # Retention policies are reconciled with IOC_RETENTION_DAYS by the worker's
+        # maintenance task (ioc.storage.maintenance), not fixed here.
 
 
 def _v1_event_tables(conn: psycopg.Connection, mode: Mode) -> None:

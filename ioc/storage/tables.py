@@ -18,7 +18,7 @@ class EventTable:
     interval: Interval
     segment_by: str  # TimescaleDB compression segment column
     compress_after_days: int
-    default_retention_days: int | None  # None: keep forever (dossier history feeds 766 scoring)
+    keep_forever: bool  # dossier history feeds the yearly 766 scoring: never dropped
 
 
 DOSSIER_EVENTS = EventTable(
@@ -47,7 +47,7 @@ DOSSIER_EVENTS = EventTable(
     interval="month",
     segment_by="agency_code",
     compress_after_days=90,
-    default_retention_days=None,
+    keep_forever=True,
 )
 
 UPTIME_CHECKS = EventTable(
@@ -69,7 +69,7 @@ UPTIME_CHECKS = EventTable(
     interval="week",
     segment_by="service_id",
     compress_after_days=7,
-    default_retention_days=400,
+    keep_forever=False,
 )
 
 SECURITY_EVENTS = EventTable(
@@ -95,12 +95,18 @@ SECURITY_EVENTS = EventTable(
     interval="day",
     segment_by="source",
     compress_after_days=7,
-    default_retention_days=400,
+    keep_forever=False,
 )
 
 EVENT_TABLES: dict[str, EventTable] = {
     t.name: t for t in (DOSSIER_EVENTS, UPTIME_CHECKS, SECURITY_EVENTS)
 }
+
+
+def retention_days(table: EventTable, configured_days: int) -> int | None:
+    """How long ``table`` keeps rows (``IOC_RETENTION_DAYS``), or None for forever."""
+    return None if table.keep_forever else configured_days
+
 
 DEAD_LETTER_COLUMNS = (
     "source_topic",

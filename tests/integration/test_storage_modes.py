@@ -16,6 +16,7 @@ import pytest
 
 from ioc.dossier_state import fold
 from ioc.events import DossierEvent, Event
+from ioc.storage.maintenance import run_maintenance
 from ioc.storage.migrations import migrate
 from ioc.storage.writer import EventWriter
 from ioc.storage_types import Consumed
@@ -136,8 +137,38 @@ def test_timescale_gives_the_same_answers_as_plain_postgres(plain_db: str) -> No
             }
         assert hypertables == {"dossier_events", "uptime_checks", "security_events"}
         assert ("policy_compression", "security_events") in jobs
-        assert ("policy_retention", "security_events") in jobs
-        assert ("policy_retention", "dossier_events") not in jobs
+        assert ("policy_compression", "dossier_events") in jobs
+        assert asyncio.run(run_maintenance(url, 30, NOW)) == [
+            "uptime_checks: retention 30 days",
+            "security_events: retention 30 days",
+        ]
+        assert asyncio.run(run_maintenance(url, 30, NOW)) == []
+        with psycopg.connect(url) as conn:
+            policies = dict(
+                conn.execute(
+                    "SELECT hypertable_name, config->>'drop_after' FROM timescaledb_information.jobs"
+                    " WHERE proc_name = 'policy_retention'"
+                ).fetchall()
+            )  # type: ignore[arg-type]
+        assert policies == {"uptime_checks": "30 days", "security_events": "30 days"}
         assert answers(url) == answers(plain_db)
+    finally:
+        drop_database(url)
+
+
+def test_maintenance_drops_partitions_past_retention_and_keeps_dossier_history() -> None:
+    url = new_database()
+    try:
+        migrate(url, allow_timescale=False)
+        store(url, sample_events())  # 40 days old to 5 days old
+        changes = asyncio.run(run_maintenance(url, 20, NOW))
+        assert any(c.startswith("dropped security_events_p") for c in changes)
+        assert not any("dossier_events" in c and c.startswith("dropped") for c in changes)
+        with psycopg.connect(url) as conn:
+            oldest = conn.execute("SELECT min(event_time) FROM security_events").fetchone()
+            dossiers = conn.execute("SELECT count(*) FROM dossier_events").fetchone()
+        assert oldest is not None and oldest[0] >= NOW - timedelta(days=21)
+        assert dossiers == (len(sample_events()[DOSSIER]),)
+        assert asyncio.run(run_maintenance(url, 20, NOW)) == [], "a second run changes nothing"
     finally:
         drop_database(url)
