@@ -146,8 +146,8 @@ def test_timescale_gives_the_same_answers_as_plain_postgres(plain_db: str) -> No
         with psycopg.connect(url) as conn:
             policies = dict(
                 conn.execute(
-                    "SELECT hypertable_name, config->>'drop_after' FROM timescaledb_information.jobs"
-                    " WHERE proc_name = 'policy_retention'"
+                    "SELECT hypertable_name, config->>'drop_after'"
+                    " FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention'"
                 ).fetchall()
             )  # type: ignore[arg-type]
         assert policies == {"uptime_checks": "30 days", "security_events": "30 days"}
