@@ -53,7 +53,7 @@ from tests.support.services import SERVER_URL, free_port
 
 
 def make_events(stream: Stream, n: int) -> list[tuple[str, bytes | None, bytes]]:
-    start = datetime.now(UTC) - timedelta(hours=12)
+    start = datetime.now(UTC) - timedelta(hours=48)
     if stream.name == "security":
         events = ev.security_events(n, start)
     elif stream.name == "uptime":
@@ -64,7 +64,7 @@ def make_events(stream: Stream, n: int) -> list[tuple[str, bytes | None, bytes]]
         events = []
         rng = random.Random(1)
         while len(events) < n:
-            events += ev.dossier_events(1000, rng, start)  # type: ignore[arg-type]
+            events += ev.dossier_events(1000, rng, start, prefix=f"b{len(events)}")  # type: ignore[arg-type]
         events = events[:n]
     return [(stream.topic, None, encode(e)) for e in events]
 

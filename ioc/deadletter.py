@@ -29,6 +29,10 @@ class DeadLetter:
         return hashlib.sha256(self.payload or b"").digest()
 
     @property
+    def key_text(self) -> str | None:
+        return _text(self.key)
+
+    @property
     def reason_kind(self) -> str:
         """The stable first word of the reason: a bounded label for metrics."""
         return self.reason.split(":", 1)[0]
@@ -39,8 +43,8 @@ class DeadLetter:
                 "source_topic": self.source_topic,
                 "partition": self.partition,
                 "offset": self.offset,
-                "key": _text(self.key),
-                "reason": self.reason,
+                "key": self.key_text,
+                "reason": pg_text(self.reason),
                 "payload": _text(self.payload) or "",
                 "received_at": self.received_at.isoformat(),
             }
@@ -48,4 +52,9 @@ class DeadLetter:
 
 
 def _text(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode("utf-8", errors="replace")
+    return None if raw is None else pg_text(raw.decode("utf-8", errors="replace"))
+
+
+def pg_text(text: str) -> str:
+    """PostgreSQL ``text`` cannot hold NUL: replace it, as invalid UTF-8 is replaced."""
+    return text.replace("\x00", "\ufffd")

@@ -97,7 +97,7 @@ class DossierEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     due_at: AwareDatetime | None = None
     online_level: OnlineLevel = "none"
     fee_required: bool = False
-    fee_amount: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    fee_amount: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None  # bigint
     paid_online: bool = False
     e_result: bool = False
     e_result_required: bool = False

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -97,6 +98,14 @@ class IngestHandler:
                 await self.send_dead_letters(dead)
             result = await self.writer.write(valid, dead)
         except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+            if not valid:
+                # Only dead letters, and the database refuses one: keep the bytes and the
+                # position, drop the parts that can hold anything (key, free-text reason).
+                if all(d.key is None and d.reason_kind == "unstorable" for d in dead):
+                    raise
+                log.error("%s: dead letters refused by the database: %s", self.stream.name, exc)
+                bare = [replace(d, key=None, reason=f"unstorable: {d.reason_kind}") for d in dead]
+                return await self._write_isolating_bad_rows([], bare)
             if len(valid) <= 1:
                 # The database refuses this one record: it becomes a dead letter.
                 refused = [_refused(c, self.stream, str(exc), self.clock.now()) for c in valid]

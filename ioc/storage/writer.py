@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from ioc.deadletter import DeadLetter
+from ioc.deadletter import DeadLetter, pg_text
 from ioc.events import SEVERITY_RANK, DossierEvent, SecurityEvent, UptimeEvent
 from ioc.storage.maintenance import PartitionKeeper
 from ioc.storage.tables import DEAD_LETTER_COLUMNS, EVENT_TABLES, EventTable
@@ -297,9 +297,9 @@ async def _insert_dead_letters(conn: psycopg.AsyncConnection, dead: Sequence[Dea
                     d.source_topic,
                     d.partition,
                     d.offset,
-                    d.key.decode("utf-8", errors="replace") if d.key is not None else None,
+                    d.key_text,
                     d.digest,
-                    d.reason,
+                    pg_text(d.reason),
                     d.payload,
                     d.received_at,
                 )

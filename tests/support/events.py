@@ -44,7 +44,9 @@ BAD_RECORDS: dict[str, list[bytes]] = {
 }
 
 
-def dossier_events(n_dossiers: int, rng: random.Random, start: datetime) -> list[DossierEvent]:
+def dossier_events(
+    n_dossiers: int, rng: random.Random, start: datetime, prefix: str = "dos"
+) -> list[DossierEvent]:
     """Events of ``n_dossiers`` dossiers, each in lifecycle order with rising times."""
     out: list[DossierEvent] = []
     for d in range(n_dossiers):
@@ -55,9 +57,9 @@ def dossier_events(n_dossiers: int, rng: random.Random, start: datetime) -> list
             t += timedelta(minutes=rng.randint(1, 300))
             out.append(
                 DossierEvent(
-                    event_id=f"dos-{d}-{i}",
+                    event_id=f"{prefix}-{d}-{i}",
                     event_time=t,
-                    dossier_id=f"H{d:05d}",
+                    dossier_id=f"{prefix}-H{d:05d}",
                     status=status,
                     procedure_code=f"1.00{d % 40:04d}",
                     agency_code=f"SO-{d % 18 + 1:02d}",
