@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements/lock.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install services demo test unit lint typecheck bench lock clean
+.PHONY: install postgres services demo test unit lint typecheck bench lock clean
 
 install: $(STAMP)
 
@@ -15,11 +15,16 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
-services: install
+# The local PostgreSQL (installed and started where missing; skipped with IOC_DATABASE_URL).
+postgres:
 	deploy/local/postgres.sh
+
+# Database and the embedded broker (left running), for a hand-run worker or simulator.
+services: install postgres
 	$(BIN)/ioc services up
 
-demo: services
+# The demo starts (and on Ctrl-C stops) its own broker, worker and simulator.
+demo: install postgres
 	$(BIN)/ioc demo
 
 lint: install
@@ -32,10 +37,11 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -q tests/unit
 
-test: services lint typecheck
+# Tests start their own brokers and databases; they need only the PostgreSQL server.
+test: install postgres lint typecheck
 	$(BIN)/pytest -q
 
-bench: services
+bench: install postgres
 	$(BIN)/python bench/ingest.py
 
 # Re-pin the whole dependency tree with hashes after changing pyproject.toml.

@@ -42,6 +42,7 @@ from ioc.config import Settings
 from ioc.metrics import PipelineMetrics
 from ioc.producer import EventProducer, encode
 from ioc.services.postgres import drop_database, ensure_database
+from ioc.services.processes import child_dies_with_parent
 from ioc.services.tansu import TansuBroker
 from ioc.storage.migrations import migrate
 from ioc.storage.writer import _ROW, EventWriter
@@ -179,6 +180,7 @@ def run_pipeline(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=child_dies_with_parent,
         )
     try:
         first = 0.0

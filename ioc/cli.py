@@ -163,10 +163,16 @@ def demo(
 
 
 def main() -> None:
+    from ioc.services.postgres import DatabaseError
+    from ioc.services.tansu import BrokerError
+
     try:
-        app()
+        app(standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+    except (BrokerError, DatabaseError, ConfigError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

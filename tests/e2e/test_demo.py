@@ -57,26 +57,31 @@ def test_demo_shows_all_three_streams_stored_and_ctrl_c_stops_everything(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    port = int(demo_env["IOC_EMBEDDED_BROKER_PORT"])
-    rows: dict[str, int] = {}
-    deadline = time.monotonic() + 60  # the promise: flowing within 60 s
-    while time.monotonic() < deadline and demo.poll() is None:
-        time.sleep(2)
-        text = out_path.read_text(errors="replace")
-        for stream in ("dossier", "uptime", "security"):
-            m = list(re.finditer(rf"│ {stream}\s+│\s+([\d,]+) │\s+([\d,]+) │", text))
-            if m:
-                rows[stream] = int(m[-1].group(2).replace(",", ""))
-        if len(rows) == 3 and all(v > 0 for v in rows.values()):
-            break
-    assert demo.poll() is None, out_path.read_text(errors="replace")[-3000:]
-    assert rows.keys() == {"dossier", "uptime", "security"}, out_path.read_text()[-3000:]
-    assert all(v > 0 for v in rows.values()), rows
-    assert children_of(demo.pid), "the demo runs a worker and a broker"
-    spawned = children_of(demo.pid)
+    try:
+        port = int(demo_env["IOC_EMBEDDED_BROKER_PORT"])
+        rows: dict[str, int] = {}
+        deadline = time.monotonic() + 60  # the promise: flowing within 60 s
+        while time.monotonic() < deadline and demo.poll() is None:
+            time.sleep(2)
+            text = out_path.read_text(errors="replace")
+            for stream in ("dossier", "uptime", "security"):
+                m = list(re.finditer(rf"│ {stream}\s+│\s+([\d,]+) │\s+([\d,]+) │", text))
+                if m:
+                    rows[stream] = int(m[-1].group(2).replace(",", ""))
+            if len(rows) == 3 and all(v > 0 for v in rows.values()):
+                break
+        assert demo.poll() is None, out_path.read_text(errors="replace")[-3000:]
+        assert rows.keys() == {"dossier", "uptime", "security"}, out_path.read_text()[-3000:]
+        assert all(v > 0 for v in rows.values()), rows
+        assert children_of(demo.pid), "the demo runs a worker and a broker"
+        spawned = children_of(demo.pid)
 
-    os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
-    assert demo.wait(60) == 0
+        os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        assert demo.wait(60) == 0
+    finally:
+        if demo.poll() is None:  # a failed assertion must not leave a demo running
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
     time.sleep(0.5)
     alive = [p for p in spawned if Path(f"/proc/{p}").exists()]
     assert alive == [], f"processes left behind: {alive}"

@@ -23,6 +23,7 @@ from psycopg.conninfo import make_conninfo
 
 from ioc.config import Settings
 from ioc.services.postgres import drop_database, ensure_database
+from ioc.services.processes import child_dies_with_parent
 from ioc.services.tansu import TansuBroker
 from ioc.storage.migrations import timescale_problem
 
@@ -109,6 +110,7 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=child_dies_with_parent,  # never outlives an interrupted test run
         )
         log.close()
 
