@@ -36,6 +36,11 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "processing_guarantee": "at_least_once",
         "topic_partitions": settings.partitions,
         "topic_allow_declare": True,
+        # Faust would otherwise wait, on stop and on every rebalance, until in-flight events
+        # are acknowledged, and an ingest batch waiting out a database outage never is: the
+        # worker could not stop. Not waiting is safe because writes are idempotent and only
+        # stored batches are acknowledged.
+        "stream_wait_empty": False,
     }
     if settings.broker_flavor == "tansu":
         conf.update(

@@ -30,17 +30,6 @@ def proxy(stack: Stack) -> Iterator[TcpProxy]:
     p.close()
 
 
-def metric(worker: WorkerProcess, name: str) -> float | None:
-    try:
-        text = worker.metrics()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
-
-
 def test_database_outage_pauses_ingest_and_resumes_without_loss(
     stack: Stack, proxy: TcpProxy, tmp_path: Path
 ) -> None:
@@ -52,6 +41,7 @@ def test_database_outage_pauses_ingest_and_resumes_without_loss(
     start = ev.recent_start(12)
     first = ev.security_events(2000, start, prefix="before")
     second = ev.security_events(5000, start, prefix="during")
+    third = ev.security_events(3000, start, prefix="at-shutdown")
     try:
         produce(stack, ev.as_records(first))  # type: ignore[arg-type]
         worker.start()
@@ -65,7 +55,7 @@ def test_database_outage_pauses_ingest_and_resumes_without_loss(
         proxy.cut()
         produce(stack, ev.as_records(second))  # type: ignore[arg-type]
         wait_for(
-            lambda: metric(worker, "ioc_database_up") == 0.0,
+            lambda: worker.sample("ioc_database_up") == 0.0,
             timeout=30,
             what="the worker to notice the outage",
             on_fail=worker.log_tail,
@@ -81,6 +71,29 @@ def test_database_outage_pauses_ingest_and_resumes_without_loss(
             what="the backlog after the outage",
             on_fail=worker.log_tail,
         )
-        assert metric(worker, "ioc_database_up") == 1.0
+        assert worker.sample("ioc_database_up") == 1.0
+
+        # Stopped during an outage: the worker exits promptly without acknowledging the
+        # unstored batch, and a restarted worker stores it.
+        proxy.cut()
+        produce(stack, ev.as_records(third))  # type: ignore[arg-type]
+        wait_for(
+            lambda: worker.sample("ioc_database_up") == 0.0,
+            timeout=30,
+            what="the second outage",
+            on_fail=worker.log_tail,
+        )
+        started = time.monotonic()
+        worker.stop(timeout=45)
+        assert time.monotonic() - started < 45, "stopping must not wait for the database"
+        proxy.restore()
+        worker.start()
+        total = len(first) + len(second) + len(third)
+        wait_for(
+            lambda: count(stack, "security_events") == total,
+            timeout=90,
+            what="the batch left unstored at shutdown",
+            on_fail=worker.log_tail,
+        )
     finally:
         worker.stop()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import make_conninfo
 
 from ioc.config import Settings
@@ -96,16 +97,17 @@ def start_stack(tmp: Path) -> Stack:
 class WorkerProcess:
     """A real ``ioc worker`` in a child process."""
 
-    def __init__(self, stack: Stack, log_path: Path) -> None:
+    def __init__(self, stack: Stack, log_path: Path, metrics_port: int | None = None) -> None:
         self.stack = stack
         self.log_path = log_path
+        self.metrics_port = metrics_port or stack.metrics_port
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ioc.cli", "worker"],
-            env=self.stack.env,
+            env={**self.stack.env, "IOC_METRICS_PORT": str(self.metrics_port)},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -130,9 +132,21 @@ class WorkerProcess:
             return self.proc.wait()
 
     def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.stack.metrics_port}/metrics"
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=2) as r:
             return str(r.read().decode())
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        """One sample of the worker's /metrics, or None if absent or unreachable."""
+        try:
+            text = self.metrics()
+        except OSError:
+            return None
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                    return float(s.value)
+        return None
 
     def log_tail(self, lines: int = 60) -> str:
         try:
