@@ -6,8 +6,9 @@ One run, same pre-loaded topic, same database server, fresh tables for each cont
               (no validation beyond decoding, no idempotency, no dead letters);
 2. handler    aiokafka ``getmany`` → the pipeline's own ``IngestHandler`` (validation,
               dead letters, idempotent COPY + merge) without Faust: the cost of our logic;
-3. pipeline   a real ``ioc worker`` process (Faust agents), measured from the first stored row
-              to the last, so its start-up and group join are not counted.
+3. pipeline   a real ``ioc worker`` process, once per ingest engine (the batched consumer and
+              the Faust agents), measured from the first stored row to the last, so its
+              start-up and group join are not counted.
 
 Usage: ``python bench/ingest.py [--events 100000] [--stream security]``. Prints events/s and
 the ratio pipeline / baseline. Needs the local PostgreSQL (``make services``).
@@ -149,9 +150,7 @@ async def run_handler(settings: Settings, stream: Stream, n: int, url: str) -> f
     )
 
     async def handle(msgs: list) -> None:  # type: ignore[type-arg]
-        await handler.handle(
-            [RawRecord(m.topic, m.partition, m.offset, m.key, m.value) for m in msgs]
-        )
+        await handler.handle([RawRecord.from_message(m) for m in msgs])
 
     first, end = await consume_all(settings, stream, n, "bench-handler", handle)
     await handler.writer.close()
@@ -221,7 +220,7 @@ async def warm_partitions(url: str, stream: Stream, records: list) -> None:  # t
     await writer.write([Consumed(e, 0, 0) for e in sample])  # type: ignore[arg-type]
     await writer.close()
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {stream.table}")
+        conn.execute(f"TRUNCATE {stream.table}, dossiers")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ioc.deadletter import DeadLetter
 from ioc.storage_types import Consumed
@@ -22,6 +23,11 @@ class RawRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+
+    @classmethod
+    def from_message(cls, m: Any) -> RawRecord:
+        """From anything shaped like a Kafka message (aiokafka's or Faust's)."""
+        return cls(m.topic, m.partition, m.offset, m.key, m.value)
 
 
 def split_batch(

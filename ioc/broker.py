@@ -80,14 +80,16 @@ def topic_plan(settings: Settings) -> dict[str, int]:
     return plan
 
 
-async def ensure_topics(settings: Settings, replication: int = 1) -> dict[str, int]:
+async def ensure_topics(settings: Settings) -> dict[str, int]:
     """Create missing topics; existing ones keep their partition count (never shrunk)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         plan = topic_plan(settings)
-        new = [NewTopic(t, n, replication) for t, n in plan.items() if t not in existing]
+        new = [
+            NewTopic(t, n, settings.topic_replication) for t, n in plan.items() if t not in existing
+        ]
         if new:
             # Another worker may have created them first.
             with contextlib.suppress(TopicAlreadyExistsError):

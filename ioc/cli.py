@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import sys
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ioc.config import ConfigError, Settings, mask_password
+
+if TYPE_CHECKING:
+    from ioc.services.tansu import TansuBroker
 
 app = typer.Typer(help="IOC stream backend.", no_args_is_help=True, add_completion=False)
 services_app = typer.Typer(
@@ -27,11 +30,10 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _broker(settings: Settings):  # type: ignore[no-untyped-def]
+def _broker(settings: Settings) -> TansuBroker:
     from ioc.services.tansu import TansuBroker
 
-    port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
-    return TansuBroker(port=port, state_dir=settings.state_dir)
+    return TansuBroker(port=settings.first_broker[1], state_dir=settings.state_dir)
 
 
 @services_app.command("up")
@@ -68,8 +70,7 @@ def services_status() -> None:
     from ioc.services.tansu import port_open
 
     settings = _settings()
-    host, port = settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)
-    broker_ok = port_open(host, int(port))
+    broker_ok = port_open(*settings.first_broker)
     db_ok = server_reachable(settings.database_url)
     typer.echo(f"broker   {settings.kafka_bootstrap}: {'up' if broker_ok else 'down'}")
     typer.echo(f"database {mask_password(settings.database_url)}: {'up' if db_ok else 'down'}")

@@ -30,8 +30,3 @@ class ManualClock:
 
     def advance(self, delta: timedelta) -> None:
         self._now += delta
-
-    def set(self, when: datetime) -> None:
-        if when.tzinfo is None:
-            raise ValueError("ManualClock needs timezone-aware times")
-        self._now = when

@@ -31,6 +31,7 @@ class Settings:
     embedded_broker: bool = True
     database_url: str = DEFAULT_DATABASE_URL
     partitions: int = 4
+    topic_replication: int = 1
     stream_partitions: Mapping[str, int] = field(default_factory=dict)
     ingest_engine: IngestEngine = "batch"
     batch_max: int = 1000
@@ -44,6 +45,12 @@ class Settings:
 
     def partitions_for(self, stream: str) -> int:
         return self.stream_partitions.get(stream, self.partitions)
+
+    @property
+    def first_broker(self) -> tuple[str, int]:
+        """Host and port of the first bootstrap server (the embedded broker's, by default)."""
+        host, port = self.kafka_bootstrap.split(",")[0].rsplit(":", 1)
+        return host, int(port)
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -79,6 +86,9 @@ class Settings:
             embedded_broker=kafka_url is None,
             database_url=env.get("IOC_DATABASE_URL", DEFAULT_DATABASE_URL),
             partitions=_int(env, "IOC_PARTITIONS", defaults.partitions, minimum=1),
+            topic_replication=_int(
+                env, "IOC_TOPIC_REPLICATION", defaults.topic_replication, minimum=1
+            ),
             stream_partitions={k: v for k, v in per_stream.items() if v > 0},
             ingest_engine=engine,  # type: ignore[arg-type]
             batch_max=_int(env, "IOC_BATCH_MAX", defaults.batch_max, minimum=1),

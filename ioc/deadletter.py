@@ -12,6 +12,10 @@ from datetime import datetime
 
 import msgspec
 
+# Worst case a byte becomes a 6-byte JSON escape: 64 KiB stays far below Kafka's 1 MB default.
+MAX_MESSAGE_PAYLOAD = 64 * 1024
+MAX_REASON_CHARS = 2000
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
@@ -38,14 +42,20 @@ class DeadLetter:
         return self.reason.split(":", 1)[0]
 
     def to_message(self) -> bytes:
+        """The topic message. The payload is cut to :data:`MAX_MESSAGE_PAYLOAD` bytes (escaping
+        can grow a record sixfold past the broker's message limit); the table keeps it whole."""
+        raw = self.payload or b""
+        truncated = len(raw) > MAX_MESSAGE_PAYLOAD
         return msgspec.json.encode(
             {
                 "source_topic": self.source_topic,
                 "partition": self.partition,
                 "offset": self.offset,
                 "key": self.key_text,
-                "reason": pg_text(self.reason),
-                "payload": _text(self.payload) or "",
+                "reason": pg_text(self.reason)[:MAX_REASON_CHARS],
+                "payload": _text(raw[:MAX_MESSAGE_PAYLOAD]) or "",
+                "payload_truncated": truncated,
+                "payload_bytes": len(raw),
                 "received_at": self.received_at.isoformat(),
             }
         )

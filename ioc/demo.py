@@ -143,8 +143,7 @@ def run_demo(settings: Settings, *, speedup: float = 720.0, duration: float | No
     ensure_database(settings.database_url)
     broker = None
     if settings.embedded_broker:
-        port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
-        candidate = TansuBroker(port=port, state_dir=settings.state_dir)
+        candidate = TansuBroker(port=settings.first_broker[1], state_dir=settings.state_dir)
         if not candidate.running():
             console.print(f"[bold]Starting the embedded broker on {settings.kafka_bootstrap}…[/]")
             candidate.start(tied_to_parent=True)

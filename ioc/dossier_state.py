@@ -3,8 +3,10 @@
 Events of one dossier can arrive late, out of order, or twice (a producer retry, a replay).
 The state is therefore a *commutative merge* of distinct events: the latest event by the
 ordering key ``(event_time, status, event_id)`` sets status and attributes, earliest-times and
-counts are mins and sums. Duplicates are removed by ``event_id`` before merging (in the database
-the history insert's ``ON CONFLICT DO NOTHING`` does that). The SQL upsert in
+counts are mins and sums. Duplicates are removed by ``(event_id, event_time)`` before merging,
+the key of the history table (a hypertable's unique key must contain its time column); in the
+database the history insert's ``ON CONFLICT DO NOTHING`` does that. A producer that reuses an
+``event_id`` with another time has sent a different event. The SQL upsert in
 :mod:`ioc.storage.writer` implements the same merge; an integration test compares both.
 """
 
@@ -15,8 +17,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ioc.events import DossierEvent, DossierStatus
-
-COMPLETED = frozenset({DossierStatus.PROCESSED, DossierStatus.RETURNED})
 
 
 def ordering_key(event: DossierEvent) -> tuple[datetime, int, str]:
@@ -40,7 +40,8 @@ class DossierState:
     e_result: bool
     e_result_required: bool
     received_at: datetime | None
-    completed_at: datetime | None
+    processed_at: datetime | None  # first 9 (Đã xử lý xong)
+    returned_at: datetime | None  # first 10 (Đã trả kết quả)
     supplement_requests: int
     rating: str | None
     rated_at: datetime | None
@@ -67,7 +68,8 @@ class DossierState:
             e_result=e.e_result,
             e_result_required=e.e_result_required,
             received_at=received,
-            completed_at=e.event_time if e.status in COMPLETED else None,
+            processed_at=e.event_time if e.status == DossierStatus.PROCESSED else None,
+            returned_at=e.event_time if e.status == DossierStatus.RETURNED else None,
             supplement_requests=1 if e.status == DossierStatus.SUPPLEMENT_REQUESTED else 0,
             rating=e.rating,
             rated_at=e.event_time if e.rating is not None else None,
@@ -86,7 +88,8 @@ class DossierState:
         return replace(
             latest,
             received_at=_least(self.received_at, other.received_at),
-            completed_at=_least(self.completed_at, other.completed_at),
+            processed_at=_least(self.processed_at, other.processed_at),
+            returned_at=_least(self.returned_at, other.returned_at),
             supplement_requests=self.supplement_requests + other.supplement_requests,
             rating=rated.rating if rated else None,
             rated_at=rated.rated_at if rated else None,
@@ -96,13 +99,15 @@ class DossierState:
 
 
 def fold(events: Iterable[DossierEvent]) -> dict[str, DossierState]:
-    """The state of every dossier in ``events``; duplicate event ids count once."""
-    seen: set[str] = set()
+    """The state of every dossier in ``events``; an event repeated (same ``event_id`` and
+    ``event_time``, the storage key) counts once."""
+    seen: set[tuple[str, datetime]] = set()
     states: dict[str, DossierState] = {}
     for event in events:
-        if event.event_id in seen:
+        key = (event.event_id, event.event_time)
+        if key in seen:
             continue
-        seen.add(event.event_id)
+        seen.add(key)
         new = DossierState.from_event(event)
         old = states.get(event.dossier_id)
         states[event.dossier_id] = old.merge(new) if old else new

@@ -40,17 +40,6 @@ class DossierStatus(IntEnum):
     RETURNED = 10  # Đã trả kết quả
 
 
-TERMINAL_STATUSES = frozenset(
-    {
-        DossierStatus.NOT_RECEIVED,
-        DossierStatus.WITHDRAWN,
-        DossierStatus.STOPPED,
-        DossierStatus.PROCESSED,
-        DossierStatus.RETURNED,
-    }
-)
-
-
 class Channel(IntEnum):
     """How the dossier was submitted (hình thức nộp); absent counts as direct."""
 

@@ -10,20 +10,17 @@ from aiokafka import AIOKafkaProducer
 
 from ioc.broker import producer_settings
 from ioc.config import Settings
-from ioc.events import DossierEvent, Event, SecurityEvent, UptimeEvent, partition_key
-from ioc.streams import DOSSIER, SECURITY, UPTIME, Stream
+from ioc.events import Event, partition_key
+from ioc.streams import BY_EVENT_TYPE, Stream
 
 _encoder = msgspec.json.Encoder()
 
 
 def stream_of(event: Event) -> Stream:
-    if isinstance(event, DossierEvent):
-        return DOSSIER
-    if isinstance(event, UptimeEvent):
-        return UPTIME
-    if isinstance(event, SecurityEvent):
-        return SECURITY
-    raise TypeError(f"not an event: {type(event).__name__}")
+    try:
+        return BY_EVENT_TYPE[type(event)]
+    except KeyError:
+        raise TypeError(f"not an event: {type(event).__name__}") from None
 
 
 def encode(event: Event) -> bytes:
@@ -41,9 +38,6 @@ class EventProducer:
 
     async def stop(self) -> None:
         await self._producer.stop()
-
-    async def send_raw(self, topic: str, key: bytes | None, value: bytes) -> None:
-        await self._producer.send_and_wait(topic, key=key, value=value)
 
     async def send_many(self, items: Iterable[tuple[str, bytes | None, bytes]]) -> int:
         futures = [await self._producer.send(t, key=k, value=v) for t, k, v in items]

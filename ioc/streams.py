@@ -27,4 +27,5 @@ SECURITY: Final = Stream("security", "ioc.security.v1", SecurityEvent, "source",
 
 STREAMS: Final[tuple[Stream, ...]] = (DOSSIER, UPTIME, SECURITY)
 BY_NAME: Final[dict[str, Stream]] = {s.name: s for s in STREAMS}
+BY_EVENT_TYPE: Final[dict[type, Stream]] = {s.event_type: s for s in STREAMS}
 DEADLETTER_TOPIC: Final = "ioc.deadletter.v1"

@@ -44,6 +44,11 @@ class TimeBounds:
 
     max_age: timedelta = timedelta(days=3660)
     max_ahead: timedelta = timedelta(hours=1)
+    retention: timedelta | None = None  # the stream keeps nothing older: refuse, don't drop
+
+    @classmethod
+    def for_retention(cls, days: int | None, max_ahead: timedelta) -> TimeBounds:
+        return cls(max_ahead=max_ahead, retention=timedelta(days=days) if days else None)
 
 
 class EventParser(Generic[E]):
@@ -88,6 +93,12 @@ class EventParser(Generic[E]):
             return (
                 f"implausible_time: event_time {when.isoformat()} is more than "
                 f"{self._bounds.max_ahead} ahead of now ({now.isoformat()}) - at `$.event_time`"
+            )
+        retention = self._bounds.retention
+        if retention is not None and when < now - retention:
+            return (
+                f"expired: event_time {when.isoformat()} is older than this stream's "
+                f"{retention.days}-day retention - at `$.event_time`"
             )
         if when < now - self._bounds.max_age:
             return (

@@ -27,6 +27,7 @@ from ioc.config import Settings
 from ioc.deadletter import DeadLetter
 from ioc.metrics import PipelineMetrics
 from ioc.storage.maintenance import run_maintenance
+from ioc.storage.tables import EVENT_TABLES, retention_days
 from ioc.storage.writer import EventWriter
 from ioc.streams import DEADLETTER_TOPIC, STREAMS, Stream
 from ioc.validation import EventParser, TimeBounds
@@ -61,11 +62,17 @@ def create_app(
         for fut in futures:
             await fut  # delivered (acks=all) before the batch is acknowledged
 
-    bounds = TimeBounds(max_ahead=timedelta(seconds=settings.max_event_ahead_seconds))
+    max_ahead = timedelta(seconds=settings.max_event_ahead_seconds)
     handlers = {
         stream.topic: IngestHandler(
             stream,
-            EventParser.for_stream(stream, clock, bounds),
+            EventParser.for_stream(
+                stream,
+                clock,
+                TimeBounds.for_retention(
+                    retention_days(EVENT_TABLES[stream.table], settings.retention_days), max_ahead
+                ),
+            ),
             EventWriter(settings.database_url, stream, clock.now),
             send_dead_letters,
             metrics,

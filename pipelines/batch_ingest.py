@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Mapping
 
@@ -50,13 +51,20 @@ async def run_batch_ingest(settings: Settings, handlers: Mapping[str, IngestHand
             by_topic: dict[str, list[RawRecord]] = defaultdict(list)
             offsets: dict[TopicPartition, int] = {}
             for tp, messages in batches.items():
-                by_topic[tp.topic].extend(
-                    RawRecord(m.topic, m.partition, m.offset, m.key, m.value) for m in messages
-                )
+                by_topic[tp.topic].extend(RawRecord.from_message(m) for m in messages)
                 offsets[tp] = messages[-1].offset + 1
-            await asyncio.gather(
-                *(handlers[topic].handle(records) for topic, records in by_topic.items())
-            )
+            try:
+                await asyncio.gather(
+                    *(handlers[topic].handle(records) for topic, records in by_topic.items())
+                )
+            except Exception:
+                # The handlers retry every failure of a service; what reaches here is a bug.
+                # Exit without committing, like a crash: the batch is read again on restart.
+                log.critical(
+                    "ingest failed unexpectedly; exiting without committing", exc_info=True
+                )
+                logging.shutdown()
+                os._exit(70)
             try:
                 await consumer.commit(offsets)
             except (CommitFailedError, IllegalStateError, RebalanceInProgressError) as exc:

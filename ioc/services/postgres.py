@@ -37,7 +37,7 @@ def database_name(url: str) -> str:
     return str(conninfo_to_dict(url).get("dbname") or "postgres")
 
 
-def start_local_cluster(timeout: float = 30.0) -> None:
+def start_local_cluster() -> None:
     """Start the Debian cluster(s) with ``pg_ctlcluster`` (what the machine image does)."""
     if shutil.which("pg_lsclusters") is None:
         raise DatabaseError(
@@ -54,11 +54,9 @@ def start_local_cluster(timeout: float = 30.0) -> None:
             )
 
 
-def ensure_database(url: str, *, start_server: bool = True, timeout: float = 30.0) -> bool:
+def ensure_database(url: str, *, timeout: float = 30.0) -> bool:
     """Make sure the server answers and the database exists; True if it was created."""
     if not server_reachable(url):
-        if not start_server:
-            raise DatabaseError(f"cannot reach PostgreSQL at {_safe(url)}")
         start_local_cluster()
         deadline = time.monotonic() + timeout
         while not server_reachable(url):

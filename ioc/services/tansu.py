@@ -59,16 +59,17 @@ class TansuBroker:
         return f"kafka://{self.host}:{self.port}"
 
     def pid(self) -> int | None:
+        """The broker's pid from the pid file, if that process is still a Tansu broker
+        (a pid file can outlive a reboot, and its number be reused by anything)."""
         try:
             pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not cmdline or b"tansu" not in Path(cmdline[0].decode(errors="replace")).name.encode():
             return None
-        except PermissionError:
-            return pid
+        if b"broker" not in cmdline:
+            return None
         return pid
 
     def running(self) -> bool:

@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 import psycopg
 from psycopg import sql
 
-from ioc.partitioning import REPORTING_TZ, PartitionSpan, expired_partitions, plan_partitions
-from ioc.storage.tables import EVENT_TABLES, EventTable, retention_days
+from ioc.partitioning import (
+    REPORTING_TZ,
+    PartitionSpan,
+    expired_partitions,
+    plan_partitions,
+    span_containing,
+)
+from ioc.storage.tables import EVENT_TABLES, MODE_QUERY, EventTable, retention_days
 
 log = logging.getLogger(__name__)
 
+PARTITION_LOCK = 0x10C_0003
 _BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
 
 
@@ -41,6 +48,16 @@ async def list_partitions(conn: psycopg.AsyncConnection, table: str) -> list[Par
     return sorted(spans)
 
 
+async def read_storage_mode(conn: psycopg.AsyncConnection) -> str | None:
+    """``timescale`` or ``plain`` as recorded by the first migration; None if unmigrated."""
+    try:
+        cur = await conn.execute(MODE_QUERY)
+    except psycopg.errors.UndefinedTable:
+        return None
+    row = await cur.fetchone()
+    return str(row[0]) if row else None
+
+
 class PartitionKeeper:
     """Creates missing partitions ahead of writes and drops expired ones."""
 
@@ -48,6 +65,26 @@ class PartitionKeeper:
         self.table = table
         self.ahead = ahead
         self._known: set[str] | None = None
+        self._covered: list[PartitionSpan] = []  # spans known to exist, for the fast path
+
+    async def ensure_for_batch(
+        self, conn: psycopg.AsyncConnection, times: Sequence[datetime], now: datetime
+    ) -> list[PartitionSpan]:
+        """Like :meth:`ensure`, but a batch whose first and last times fall in one partition
+        already made costs two comparisons (the common case), not a plan per event."""
+        if times:
+            lo, hi = min(times), max(times)
+            for span in self._covered:
+                if span.start <= lo and hi < span.end:
+                    return []
+        created = await self.ensure(conn, times, now)
+        if times:
+            lo, hi = min(times), max(times)
+            span = span_containing(self.table.name, lo, self.table.interval)
+            if hi < span.end and span not in self._covered:
+                self._covered.append(span)
+                self._covered = self._covered[-8:]
+        return created
 
     async def ensure(
         self, conn: psycopg.AsyncConnection, times: Iterable[datetime], now: datetime
@@ -63,16 +100,23 @@ class PartitionKeeper:
             ahead=self.ahead,
         )
         for span in missing:
-            await conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})"
-                ).format(
-                    sql.Identifier(span.name),
-                    sql.Identifier(self.table.name),
-                    sql.Literal(span.start),
-                    sql.Literal(span.end),
+            # IF NOT EXISTS is not safe against a concurrent create of the same partition
+            # (another worker, or maintenance): serialise creators per table.
+            async with conn.transaction():
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                    (PARTITION_LOCK, self.table.name),
                 )
-            )
+                await conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})"
+                    ).format(
+                        sql.Identifier(span.name),
+                        sql.Identifier(self.table.name),
+                        sql.Literal(span.start),
+                        sql.Literal(span.end),
+                    )
+                )
             self._known.add(span.name)
             log.info("created partition %s [%s, %s)", span.name, span.start, span.end)
         return missing
@@ -86,12 +130,14 @@ class PartitionKeeper:
             await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(span.name)))
             if self._known is not None:
                 self._known.discard(span.name)
+            self._covered = [c for c in self._covered if c.name != span.name]
             log.info("dropped expired partition %s", span.name)
         return expired
 
     def forget(self) -> None:
         """Re-read the catalogue next time (after a reconnect or an unexpected error)."""
         self._known = None
+        self._covered = []
 
 
 MAINTENANCE_LOCK = 0x10C_0002
@@ -113,11 +159,7 @@ async def run_maintenance(
         if not row or not row[0]:
             return changes
         try:
-            cur = await conn.execute(
-                "SELECT mode FROM ioc_schema_migrations ORDER BY version LIMIT 1"
-            )
-            mode_row = await cur.fetchone()
-            mode = mode_row[0] if mode_row else "plain"
+            mode = await read_storage_mode(conn) or "plain"
             for table in EVENT_TABLES.values():
                 days = retention_days(table, configured_retention_days)
                 if mode == "timescale":

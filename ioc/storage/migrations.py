@@ -20,7 +20,7 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from ioc.storage.tables import EVENT_TABLES, EventTable
+from ioc.storage.tables import EVENT_TABLES, MODE_QUERY, EventTable
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,8 @@ def _v1_event_tables(conn: psycopg.Connection, mode: Mode) -> None:
             e_result            boolean NOT NULL,
             e_result_required   boolean NOT NULL,
             received_at         timestamptz,
-            completed_at        timestamptz,
+            processed_at        timestamptz,
+            returned_at         timestamptz,
             supplement_requests integer NOT NULL,
             rating              text COLLATE "C",
             rated_at            timestamptz,
@@ -244,7 +245,7 @@ def current_mode(conn: psycopg.Connection) -> Mode | None:
     """The mode recorded by the first migration, or None on an empty database."""
     if not _has_table(conn, "ioc_schema_migrations"):
         return None
-    row = conn.execute("SELECT mode FROM ioc_schema_migrations ORDER BY version LIMIT 1").fetchone()
+    row = conn.execute(MODE_QUERY).fetchone()
     return row[0] if row else None
 
 

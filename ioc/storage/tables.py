@@ -103,6 +103,10 @@ EVENT_TABLES: dict[str, EventTable] = {
 }
 
 
+# The storage mode recorded by the first migration (see ioc.storage.migrations).
+MODE_QUERY = "SELECT mode FROM ioc_schema_migrations ORDER BY version LIMIT 1"
+
+
 def retention_days(table: EventTable, configured_days: int) -> int | None:
     """How long ``table`` keeps rows (``IOC_RETENTION_DAYS``), or None for forever."""
     return None if table.keep_forever else configured_days

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 
 from ioc.deadletter import DeadLetter, pg_text
 from ioc.events import SEVERITY_RANK, DossierEvent, SecurityEvent, UptimeEvent
-from ioc.storage.maintenance import PartitionKeeper
+from ioc.storage.maintenance import PartitionKeeper, read_storage_mode
 from ioc.storage.tables import DEAD_LETTER_COLUMNS, EVENT_TABLES, EventTable
 from ioc.storage_types import Consumed
 from ioc.streams import Stream
@@ -98,10 +100,15 @@ def _security_row(e: SecurityEvent, p: int, o: int) -> tuple[Any, ...]:
         e.agency_code,
         e.rule_id,
         e.message,
-        Jsonb(e.raw) if e.raw is not None else None,
+        Jsonb(e.raw, dumps=_json_text) if e.raw is not None else None,
         p,
         o,
     )
+
+
+def _json_text(obj: Any) -> str:
+    # msgspec is several times faster than the standard json module psycopg would use.
+    return msgspec.json.encode(obj).decode()
 
 
 _ROW: dict[str, Callable[[Any, int, int], tuple[Any, ...]]] = {
@@ -139,17 +146,19 @@ WITH ins AS (
 ), agg AS (
     SELECT dossier_id,
            LEAST(min(received_at), min(event_time) FILTER (WHERE status = 2)) AS received_at,
-           min(event_time) FILTER (WHERE status IN (9, 10)) AS completed_at,
+           min(event_time) FILTER (WHERE status = 9) AS processed_at,
+           min(event_time) FILTER (WHERE status = 10) AS returned_at,
            count(*) FILTER (WHERE status = 5) AS supplement_requests,
            min(event_time) AS first_event_at,
            count(*) AS event_count
     FROM ins GROUP BY dossier_id
 ), up AS (
     INSERT INTO dossiers (dossier_id, status, status_at, last_event_id, {latest},
-                          received_at, completed_at, supplement_requests, rating, rated_at,
-                          first_event_at, event_count)
+                          received_at, processed_at, returned_at, supplement_requests,
+                          rating, rated_at, first_event_at, event_count)
     SELECT l.dossier_id, l.status, l.event_time, l.event_id, {latest_l},
-           a.received_at, a.completed_at, a.supplement_requests, r.rating, r.rated_at,
+           a.received_at, a.processed_at, a.returned_at, a.supplement_requests, r.rating,
+           r.rated_at,
            a.first_event_at, a.event_count
     FROM latest l JOIN agg a USING (dossier_id) LEFT JOIN rated r USING (dossier_id)
     ON CONFLICT (dossier_id) DO UPDATE SET
@@ -159,7 +168,8 @@ WITH ins AS (
                              ELSE dossiers.last_event_id END,
         status_at = GREATEST(dossiers.status_at, EXCLUDED.status_at),
         received_at = LEAST(dossiers.received_at, EXCLUDED.received_at),
-        completed_at = LEAST(dossiers.completed_at, EXCLUDED.completed_at),
+        processed_at = LEAST(dossiers.processed_at, EXCLUDED.processed_at),
+        returned_at = LEAST(dossiers.returned_at, EXCLUDED.returned_at),
         supplement_requests = dossiers.supplement_requests + EXCLUDED.supplement_requests,
         rating = CASE WHEN {rated_newer} THEN EXCLUDED.rating ELSE dossiers.rating END,
         rated_at = CASE WHEN {rated_newer} THEN EXCLUDED.rated_at ELSE dossiers.rated_at END,
@@ -196,11 +206,56 @@ def _dossier_merge_sql(cols: sql.Composable, stage: sql.Composable) -> sql.Compo
     return sql.SQL(text).format(cols=cols, stage=stage)  # type: ignore[arg-type]
 
 
+class StorageNotReady(RuntimeError):
+    """The database answers but is not migrated yet; worth retrying, not a bad record."""
+
+
+class RowsRejected(Exception):
+    """The database refused a row of the batch (SQLSTATE class 22 data or 23 integrity).
+
+    Raised only for the COPY and the move, after the transaction rolled back; the connection
+    stays usable. The caller isolates the row by writing halves of the batch.
+    """
+
+    def __init__(self, cause: psycopg.Error) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class DeadLettersRejected(RowsRejected):
+    """The database refused a dead-letter row (its key or reason)."""
+
+
+ROW_LEVEL_SQLSTATE_CLASSES = ("22", "23")
+
+# Fail fast and notice dead peers: a database host that vanishes without a TCP reset must
+# not hang ingest for the kernel's minutes-long timeout. The URL's own values win.
+CONNECTION_DEFAULTS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+    "application_name": "ioc-worker",
+}
+
+
+def with_connection_defaults(conninfo: str) -> str:
+    given = conninfo_to_dict(conninfo)
+    extra = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
+    return make_conninfo(conninfo, **extra)
+
+
+def _row_level(exc: psycopg.Error) -> bool:
+    return bool(exc.sqlstate) and str(exc.sqlstate)[:2] in ROW_LEVEL_SQLSTATE_CLASSES
+
+
 class EventWriter:
     """Writes batches of one stream through one connection; reconnects after a failure."""
 
     def __init__(self, conninfo: str, stream: Stream, clock: Callable[[], datetime]) -> None:
-        self.conninfo = conninfo
+        self.conninfo = with_connection_defaults(conninfo)
         self.stream = stream
         self.table: EventTable = EVENT_TABLES[stream.table]
         self._now = clock
@@ -225,48 +280,50 @@ class EventWriter:
 
     async def _connection(self) -> psycopg.AsyncConnection:
         if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-            cur = await self._conn.execute(
-                "SELECT mode FROM ioc_schema_migrations ORDER BY version LIMIT 1"
-            )
-            row = await cur.fetchone()
-            if row is None:
-                raise RuntimeError("database is not migrated: run `ioc migrate`")
-            self._mode = row[0]
-            await self._conn.execute(self._create_stage)
+            conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+            try:
+                mode = await read_storage_mode(conn)
+                if mode is None:
+                    raise StorageNotReady("database is not migrated: run `ioc migrate`")
+                await conn.execute(self._create_stage)
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn, self._mode = conn, mode
             self._partitions.forget()
         return self._conn
 
     async def write(
         self, records: Sequence[Consumed], dead: Sequence[DeadLetter] = ()
     ) -> WriteResult:
-        """Store one batch atomically. Raises ``psycopg.Error`` if the database fails;
-        the connection is then dropped so the next call starts clean."""
+        """Store one batch atomically: its rows and its dead letters, or nothing.
+
+        Raises :class:`RowsRejected` / :class:`DeadLettersRejected` when the database refuses
+        a row (the connection is kept), anything else when the database fails (the connection
+        is dropped so the next call starts clean).
+        """
         started = time.perf_counter()
         try:
             conn = await self._connection()
             if records and self._mode == "plain":
-                await self._partitions.ensure(
-                    conn, (r.event.event_time for r in records), self._now()
+                await self._partitions.ensure_for_batch(
+                    conn, [r.event.event_time for r in records], self._now()
                 )
             inserted = 0
             async with conn.transaction():
                 if records:
-                    async with conn.cursor() as cur:
-                        async with cur.copy(self._copy) as copy:
-                            for r in records:
-                                await copy.write_row(self._row(r.event, r.partition, r.offset))
-                        await cur.execute(self._move)
-                        if self.table.name == "dossier_events":
-                            row = await cur.fetchone()
-                            inserted = row[0] if row else 0
-                        else:
-                            inserted = cur.rowcount
+                    inserted = await self._copy_and_move(conn, records)
                 if dead:
-                    await _insert_dead_letters(conn, dead)
+                    try:
+                        await _insert_dead_letters(conn, dead)
+                    except psycopg.Error as exc:
+                        if _row_level(exc):
+                            raise DeadLettersRejected(exc) from exc
+                        raise
+        except RowsRejected:
+            raise
         except BaseException:
             await self.close()
-            self._partitions.forget()
             raise
         return WriteResult(
             inserted=inserted,
@@ -275,8 +332,27 @@ class EventWriter:
             seconds=time.perf_counter() - started,
         )
 
+    async def _copy_and_move(
+        self, conn: psycopg.AsyncConnection, records: Sequence[Consumed]
+    ) -> int:
+        try:
+            async with conn.cursor() as cur:
+                async with cur.copy(self._copy) as copy:
+                    for r in records:
+                        await copy.write_row(self._row(r.event, r.partition, r.offset))
+                await cur.execute(self._move)
+                if self.table.name == "dossier_events":
+                    row = await cur.fetchone()
+                    return int(row[0]) if row else 0
+                return cur.rowcount
+        except psycopg.Error as exc:
+            if _row_level(exc):
+                raise RowsRejected(exc) from exc
+            raise
+
     async def close(self) -> None:
         conn, self._conn = self._conn, None
+        self._partitions.forget()
         if conn is not None and not conn.closed:
             try:
                 await conn.close()

@@ -69,6 +69,11 @@ def test_a_row_the_database_refuses_is_dead_lettered_alone_and_the_rest_is_store
             ["malformed"] + ["rejected_by_database"] * len(refused)
         )
         assert all("no_test_asset" in r for r in reasons if r.startswith("rejected"))
+        # Published once each, after the database commit.
+        assert sorted(d.reason.split(":")[0] for d in sent) == sorted(
+            r.split(":")[0] for r in reasons
+        )
+        assert len({(d.partition, d.offset) for d in sent}) == len(sent)
         value = metrics.registry.get_sample_value(
             "ioc_events_dead_lettered_total",
             {"stream": "security", "reason": "rejected_by_database"},

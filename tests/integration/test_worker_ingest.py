@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
+import msgspec
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -142,9 +143,12 @@ def test_worker_stores_each_distinct_valid_event_once_and_dead_letters_the_rest(
             expected_reasons.append((BY_NAME[stream].topic, rejection.reason))
     assert stored_reasons == sorted(expected_reasons)
 
-    # ... and on the dead-letter topic, for whoever consumes it.
-    messages = dead_letter_topic_messages(stack)
-    assert len(messages) >= n_bad
+    # ... and on the dead-letter topic, for whoever consumes it, once each.
+    messages = [msgspec.json.decode(m) for m in dead_letter_topic_messages(stack)]
+    published = sorted((m["source_topic"], m["reason"]) for m in messages)
+    assert published == sorted(expected_reasons)
+    positions = {(m["source_topic"], m["partition"], m["offset"]) for m in messages}
+    assert len(positions) == n_bad
 
 
 def test_worker_killed_mid_stream_resumes_without_loss_or_duplicates(

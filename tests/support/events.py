@@ -5,8 +5,6 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-import msgspec
-
 from ioc.events import DossierEvent, Event, SecurityEvent, UptimeEvent, partition_key
 from ioc.producer import encode, stream_of
 
@@ -125,7 +123,3 @@ def as_records(events: list[Event]) -> list[tuple[str, bytes | None, bytes]]:
 def recent_start(hours_ago: int = 48) -> datetime:
     now = datetime.now(UTC).replace(microsecond=0)
     return now - timedelta(hours=hours_ago)
-
-
-def decode_dossier(payload: bytes) -> DossierEvent:
-    return msgspec.json.decode(payload, type=DossierEvent)

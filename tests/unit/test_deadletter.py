@@ -31,6 +31,8 @@ def test_a_dead_letter_keeps_its_position_reason_and_original_text() -> None:
         "key": "H1",
         "reason": "invalid: x",
         "payload": '{"status": 11}',
+        "payload_truncated": False,
+        "payload_bytes": 14,
         "received_at": "2026-11-21T08:30:00+00:00",
     }
     assert d.reason_kind == "invalid"
@@ -49,3 +51,13 @@ def test_the_digest_tells_apart_different_records_at_a_reused_offset() -> None:
     a = DeadLetter("t", 0, 1, None, b"one", "empty: x", WHEN)
     b = DeadLetter("t", 0, 1, None, b"two", "empty: x", WHEN)
     assert a.digest != b.digest
+
+
+def test_a_huge_record_is_cut_in_the_message_but_fits_the_broker() -> None:
+    huge = b"\x01" * 900_000  # each byte becomes a six-byte JSON escape
+    d = DeadLetter("ioc.security.v1", 0, 7, None, huge, "too_large: x", WHEN)
+    message = d.to_message()
+    assert len(message) < 500_000
+    decoded = msgspec.json.decode(message)
+    VALIDATOR.validate(decoded)
+    assert decoded["payload_truncated"] is True and decoded["payload_bytes"] == 900_000

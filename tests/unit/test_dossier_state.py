@@ -40,7 +40,8 @@ def test_in_order_lifecycle_ends_returned_with_its_milestones() -> None:
     state = fold(LIFECYCLE)["H1"]
     assert state.status == 10
     assert state.received_at == T0 + timedelta(minutes=10)
-    assert state.completed_at == T0 + timedelta(minutes=120)
+    assert state.processed_at == T0 + timedelta(minutes=120)
+    assert state.returned_at == T0 + timedelta(minutes=130)
     assert state.supplement_requests == 1
     assert state.rating == "satisfied"
     assert state.event_count == 7
@@ -50,13 +51,20 @@ def test_in_order_lifecycle_ends_returned_with_its_milestones() -> None:
 def test_late_arriving_old_event_does_not_roll_back_the_status() -> None:
     state = fold([LIFECYCLE[6], LIFECYCLE[5], LIFECYCLE[2]])["H1"]
     assert state.status == 10
-    assert state.completed_at == T0 + timedelta(minutes=120)
+    assert state.processed_at == T0 + timedelta(minutes=120)
 
 
 def test_duplicate_events_count_once() -> None:
     state = fold(LIFECYCLE + LIFECYCLE[3:5])["H1"]
     assert state.supplement_requests == 1
     assert state.event_count == 7
+
+
+def test_an_event_id_reused_at_another_time_is_another_event() -> None:
+    again = event(3, 5, 45)  # same id as the first supplement request, later time
+    state = fold([*LIFECYCLE, again])["H1"]
+    assert state.supplement_requests == 2
+    assert state.event_count == 8
 
 
 def test_received_at_from_the_event_field_or_the_received_status_whichever_is_earlier() -> None:

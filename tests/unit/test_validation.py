@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 from hypothesis import given
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ioc.batch import RawRecord, split_batch
 from ioc.clock import ManualClock
 from ioc.events import DossierEvent, SecurityEvent
-from ioc.validation import EventParser, Rejection
+from ioc.validation import EventParser, Rejection, TimeBounds
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 clock = ManualClock(NOW)
@@ -46,8 +46,8 @@ def test_rejection_reasons_name_the_problem_and_the_field() -> None:
 
 
 def test_event_times_far_in_the_future_are_implausible() -> None:
-    late = GOOD.replace(b"2026-11-21T08:00:00+07:00", b"2026-11-21T23:00:00+07:00")
-    assert dossiers.parse(late) is not None
+    soon = GOOD.replace(b"2026-11-21T08:00:00+07:00", b"2026-11-21T19:30:00+07:00")
+    assert isinstance(dossiers.parse(soon), DossierEvent), "30 min ahead is clock skew, fine"
     future = GOOD.replace(b"2026-11-21T08:00:00+07:00", b"2026-11-22T08:00:00+07:00")
     assert reason(dossiers, future).startswith("implausible_time:")
     ancient = GOOD.replace(b"2026-11-21", b"1999-11-21")
@@ -84,3 +84,14 @@ def test_a_bad_record_does_not_spoil_its_batch() -> None:
 def test_arbitrary_bytes_never_raise(payload: bytes) -> None:
     result = dossiers.parse(payload)
     assert isinstance(result, Rejection | DossierEvent)
+
+
+def test_events_older_than_the_streams_retention_are_refused_not_silently_dropped() -> None:
+    bounds = TimeBounds.for_retention(30, timedelta(hours=1))
+    parser = EventParser(SecurityEvent, clock, bounds)
+    base = (
+        b'{"event_id":"s1","event_time":"%s","source":"ids",'
+        b'"severity":"high","category":"intrusion"}'
+    )
+    assert isinstance(parser.parse(base % b"2026-10-25T00:00:00Z"), SecurityEvent)
+    assert reason(parser, base % b"2026-10-20T00:00:00Z").startswith("expired:")
