@@ -1,0 +1,1 @@
+"""KPI formulas: pure functions of events, periods and the national scoring rules."""
