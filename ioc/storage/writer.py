@@ -1,10 +1,12 @@
-"""Batch writes: COPY into a staging table, then one idempotent INSERT per batch.
+"""Batch writes: COPY, made idempotent with a staging table when it has to be.
 
 Why this shape: COPY is the fastest way into PostgreSQL, but it cannot skip rows that already
-exist. So each batch is copied into a session-local staging table and moved with
-``INSERT … SELECT … ON CONFLICT DO NOTHING`` on the ``(event_id, event_time)`` key. A replayed
-or redelivered event therefore lands once. Valid rows, the dossier state and the batch's dead
-letters commit in one transaction: the caller acknowledges offsets only after it returns.
+exist. A batch of new events is copied straight into its table under a savepoint; if any row
+already exists (a replay, a redelivery) the savepoint rolls back and the batch is copied into a
+session-local staging table and moved with ``INSERT … SELECT … ON CONFLICT DO NOTHING`` on the
+``(event_id, event_time)`` key. A replayed or redelivered event therefore lands once. Valid
+rows, the dossier state and the batch's dead letters commit in one transaction: the caller
+acknowledges offsets only after it returns.
 
 Dossier state is merged in the same statement from the rows that were *actually inserted*
 (``RETURNING``), so a duplicate can never count twice; the merge mirrors
@@ -269,9 +271,14 @@ class EventWriter:
             "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         ).format(stage, sql.Identifier(self.table.name))
         self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)
+        self._direct_copy: sql.Composed | None = None
         if self.table.name == "dossier_events":
+            # The dossier state merge needs the rows actually inserted: always staged.
             self._move = _dossier_merge_sql(cols, stage)
         else:
+            self._direct_copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                sql.Identifier(self.table.name), cols
+            )
             # DO NOTHING also skips a row that repeats an earlier row of the same statement,
             # so duplicates inside one batch need no sort.
             self._move = sql.SQL(
@@ -335,15 +342,33 @@ class EventWriter:
     async def _copy_and_move(
         self, conn: psycopg.AsyncConnection, records: Sequence[Consumed]
     ) -> int:
+        rows = [self._row(r.event, r.partition, r.offset) for r in records]
+        if self._direct_copy is not None:
+            # Optimistic path: most batches hold only new events, so COPY straight into the
+            # table under a savepoint. Any repeat (a replay, a redelivery, a duplicate inside
+            # the batch) raises a unique violation; then the savepoint rolls back and the
+            # idempotent staging path below stores the batch instead.
+            try:
+                direct = self._direct_copy
+                async with conn.transaction(), conn.cursor() as cur, cur.copy(direct) as copy:
+                    for row in rows:
+                        await copy.write_row(row)
+                return len(rows)
+            except psycopg.errors.UniqueViolation:
+                pass
+            except psycopg.Error as exc:
+                if _row_level(exc):
+                    raise RowsRejected(exc) from exc
+                raise
         try:
             async with conn.cursor() as cur:
                 async with cur.copy(self._copy) as copy:
-                    for r in records:
-                        await copy.write_row(self._row(r.event, r.partition, r.offset))
+                    for row in rows:
+                        await copy.write_row(row)
                 await cur.execute(self._move)
                 if self.table.name == "dossier_events":
-                    row = await cur.fetchone()
-                    return int(row[0]) if row else 0
+                    counts = await cur.fetchone()
+                    return int(counts[0]) if counts else 0
                 return cur.rowcount
         except psycopg.Error as exc:
             if _row_level(exc):
