@@ -140,14 +140,7 @@ async def run_handler(settings: Settings, stream: Stream, n: int, url: str) -> f
     async def no_dead_letters(_: object) -> None:
         return None
 
-    handler = IngestHandler(
-        stream,
-        EventParser(stream.event_type, clock),
-        EventWriter(url, stream, clock.now),
-        no_dead_letters,
-        metrics,
-        clock,
-    )
+    handler = IngestHandler.build(stream, url, no_dead_letters, metrics, clock)
 
     async def handle(msgs: list) -> None:  # type: ignore[type-arg]
         await handler.handle([RawRecord.from_message(m) for m in msgs])

@@ -28,9 +28,8 @@ from ioc.deadletter import DeadLetter
 from ioc.metrics import PipelineMetrics
 from ioc.storage.maintenance import run_maintenance
 from ioc.storage.tables import EVENT_TABLES, retention_days
-from ioc.storage.writer import EventWriter
 from ioc.streams import DEADLETTER_TOPIC, STREAMS, Stream
-from ioc.validation import EventParser, TimeBounds
+from ioc.validation import TimeBounds
 from pipelines.batch_ingest import run_batch_ingest
 from pipelines.ingest import IngestHandler, run_agent_batches
 
@@ -64,19 +63,15 @@ def create_app(
 
     max_ahead = timedelta(seconds=settings.max_event_ahead_seconds)
     handlers = {
-        stream.topic: IngestHandler(
+        stream.topic: IngestHandler.build(
             stream,
-            EventParser.for_stream(
-                stream,
-                clock,
-                TimeBounds.for_retention(
-                    retention_days(EVENT_TABLES[stream.table], settings.retention_days), max_ahead
-                ),
-            ),
-            EventWriter(settings.database_url, stream, clock.now),
+            settings.database_url,
             send_dead_letters,
             metrics,
             clock,
+            TimeBounds.for_retention(
+                retention_days(EVENT_TABLES[stream.table], settings.retention_days), max_ahead
+            ),
         )
         for stream in STREAMS
     }

@@ -35,7 +35,7 @@ from ioc.storage.writer import (
 )
 from ioc.storage_types import Consumed
 from ioc.streams import Stream
-from ioc.validation import EventParser
+from ioc.validation import EventParser, TimeBounds
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,26 @@ class IngestHandler:
         self.send_dead_letters = send_dead_letters
         self.metrics = metrics
         self.clock = clock
+
+    @classmethod
+    def build(
+        cls,
+        stream: Stream,
+        database_url: str,
+        send_dead_letters: SendDeadLetters,
+        metrics: PipelineMetrics,
+        clock: Clock,
+        bounds: TimeBounds | None = None,
+    ) -> IngestHandler:
+        """A handler with its own parser and database writer for ``stream``."""
+        return cls(
+            stream,
+            EventParser.for_stream(stream, clock, bounds),
+            EventWriter(database_url, stream, clock.now),
+            send_dead_letters,
+            metrics,
+            clock,
+        )
 
     async def handle(self, records: Sequence[RawRecord]) -> WriteResult:
         """Store a batch; returns only once every record is stored or dead-lettered.

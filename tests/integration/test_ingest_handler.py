@@ -16,9 +16,7 @@ from ioc.deadletter import DeadLetter
 from ioc.metrics import PipelineMetrics
 from ioc.producer import encode
 from ioc.storage.migrations import migrate
-from ioc.storage.writer import EventWriter
 from ioc.streams import SECURITY
-from ioc.validation import EventParser
 from pipelines.ingest import IngestHandler
 from tests.support import events as ev
 from tests.support.services import drop_database, new_database
@@ -43,14 +41,7 @@ def test_a_row_the_database_refuses_is_dead_lettered_alone_and_the_rest_is_store
             sent.extend(dead)
 
         metrics = PipelineMetrics(CollectorRegistry())
-        handler = IngestHandler(
-            SECURITY,
-            EventParser(SECURITY.event_type, clock),
-            EventWriter(url, SECURITY, clock.now),
-            send_dead_letters,
-            metrics,
-            clock,
-        )
+        handler = IngestHandler.build(SECURITY, url, send_dead_letters, metrics, clock)
         events = ev.security_events(200, datetime.now(UTC) - timedelta(hours=1))
         records = [
             RawRecord(SECURITY.topic, 0, i, None, encode(e)) for i, e in enumerate(events)
