@@ -113,7 +113,9 @@ class IngestHandler:
         """Write, isolating rows the database refuses by bisecting the batch; returns the
         result and every dead letter actually stored (the parser's and the database's)."""
         try:
-            result = await self._until_done("write", lambda: self.writer.write(valid, dead))
+            result = await self._until_done(
+                "write", lambda: self.writer.write(valid, dead), database=True
+            )
             return result, dead
         except DeadLettersRejected as exc:
             # Only the dead letters' key or reason can be refused: keep bytes and position.
@@ -138,7 +140,9 @@ class IngestHandler:
             )
             return combined, first_dead + second_dead
 
-    async def _until_done(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def _until_done(
+        self, what: str, attempt: Callable[[], Awaitable[T]], *, database: bool = False
+    ) -> T:
         """Retry a database or broker operation with capped backoff until it succeeds.
 
         Everything but a refused row is treated as the service being unavailable: the batch
@@ -151,9 +155,9 @@ class IngestHandler:
             except RowsRejected:
                 raise
             except (psycopg.Error, StorageNotReady, KafkaError, OSError, TimeoutError) as exc:
-                if what == "write":
+                if database:
                     self.metrics.database_up.set(0)
-                self.metrics.write_errors.labels(self.stream.name).inc()
+                    self.metrics.write_errors.labels(self.stream.name).inc()
                 log.warning(
                     "%s: %s failed (%s: %s); retrying in %.1fs, consumption paused",
                     self.stream.name,
@@ -165,7 +169,7 @@ class IngestHandler:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
                 continue
-            if what == "write":
+            if database:
                 self.metrics.database_up.set(1)
             return outcome
 

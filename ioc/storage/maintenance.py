@@ -72,18 +72,15 @@ class PartitionKeeper:
     ) -> list[PartitionSpan]:
         """Like :meth:`ensure`, but a batch whose first and last times fall in one partition
         already made costs two comparisons (the common case), not a plan per event."""
-        if times:
-            lo, hi = min(times), max(times)
-            for span in self._covered:
-                if span.start <= lo and hi < span.end:
-                    return []
+        if not times:
+            return await self.ensure(conn, times, now)
+        lo, hi = min(times), max(times)
+        if any(span.start <= lo and hi < span.end for span in self._covered):
+            return []
         created = await self.ensure(conn, times, now)
-        if times:
-            lo, hi = min(times), max(times)
-            span = span_containing(self.table.name, lo, self.table.interval)
-            if hi < span.end and span not in self._covered:
-                self._covered.append(span)
-                self._covered = self._covered[-8:]
+        span = span_containing(self.table.name, lo, self.table.interval)
+        if hi < span.end and span not in self._covered:
+            self._covered = [*self._covered, span][-8:]
         return created
 
     async def ensure(
