@@ -1,0 +1,180 @@
+"""Uptime KPIs: availability outside maintenance, incidents, recovery time, TLS expiry."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ioc.events import UptimeEvent
+from ioc.kpi.uptime import (
+    CheckCounts,
+    Incident,
+    IncidentSummary,
+    IncidentTracker,
+    MaintenanceWindow,
+    availability,
+    days_until,
+    floor_to,
+    incidents,
+    minute_counts,
+    window_bounds,
+)
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+_ids = itertools.count()
+
+
+def check(minute: float, status: str, service: str = "portal", latency: float | None = 120.0):
+    return UptimeEvent(
+        event_id=f"c{next(_ids)}",
+        event_time=T0 + timedelta(minutes=minute),
+        service_id=service,
+        status=status,  # type: ignore[arg-type]
+        latency_ms=latency,
+    )
+
+
+def per_minute(events: list[UptimeEvent], service: str = "portal") -> dict[datetime, CheckCounts]:
+    return {m: c for (s, m), c in minute_counts(events).items() if s == service}
+
+
+def test_availability_counts_degraded_as_available_and_excludes_maintenance_minutes() -> None:
+    events = [check(0, "up"), check(0.5, "degraded"), check(1, "down"), check(1.5, "down")]
+    events += [check(2, "up"), check(2.5, "up")]
+    minutes = per_minute(events)
+    whole = availability("portal", minutes, T0, T0 + timedelta(minutes=3))
+    assert (whole.checks, whole.up, whole.degraded, whole.down) == (6, 3, 1, 2)
+    assert whole.availability == pytest.approx(4 / 6)
+    # A window from 08:01:10 to 08:01:20 touches minute 08:01 only: that whole minute goes.
+    window = MaintenanceWindow(T0 + timedelta(seconds=70), T0 + timedelta(seconds=80), "portal")
+    kept = availability("portal", minutes, T0, T0 + timedelta(minutes=3), [window])
+    assert (kept.checks, kept.down, kept.availability) == (4, 0, 1.0)
+    # Another service's window, or one that ends exactly at the minute, changes nothing.
+    other = MaintenanceWindow(T0, T0 + timedelta(minutes=3), "mail")
+    ends_at_minute = MaintenanceWindow(T0 - timedelta(minutes=5), T0, None)
+    assert (
+        availability("portal", minutes, T0, T0 + timedelta(minutes=3), [other, ends_at_minute])
+        == whole
+    )
+
+
+def test_window_covers_whole_minutes_up_to_the_current_one() -> None:
+    now = T0 + timedelta(minutes=59, seconds=30)
+    start, end = window_bounds(now, timedelta(hours=1))
+    assert (start, end) == (T0, T0 + timedelta(hours=1))
+
+
+def test_no_checks_gives_no_availability_not_zero() -> None:
+    assert availability("portal", {}, T0, T0 + timedelta(hours=1)).availability is None
+
+
+def test_latency_mean_ignores_checks_without_latency() -> None:
+    counts = sum(
+        (CheckCounts.of(e) for e in [check(0, "up", latency=100), check(1, "down", latency=None)]),
+        CheckCounts(),
+    )
+    assert counts.mean_latency_ms == 100
+
+
+def test_incidents_are_down_to_not_down_spans_and_open_ones_stay_open() -> None:
+    checks = [
+        (T0 + timedelta(minutes=m), s)
+        for m, s in [(0, "up"), (1, "down"), (2, "down"), (3, "degraded"), (4, "up"), (5, "down")]
+    ]
+    found = incidents({"portal": reversed(checks)})  # arrival order does not matter
+    assert found == [
+        Incident("portal", T0 + timedelta(minutes=1), T0 + timedelta(minutes=3)),
+        Incident("portal", T0 + timedelta(minutes=5), None),
+    ]
+    summary = IncidentSummary.of(found, T0, T0 + timedelta(hours=1))
+    assert (summary.incidents, summary.recovered) == (2, 1)
+    assert summary.mean_time_to_recover == timedelta(minutes=2)
+
+
+def test_down_checks_inside_maintenance_open_no_incident() -> None:
+    checks = [(T0, "up"), (T0 + timedelta(minutes=1), "down"), (T0 + timedelta(minutes=2), "up")]
+    window = MaintenanceWindow(T0 + timedelta(minutes=1), T0 + timedelta(minutes=2), "portal")
+    assert incidents({"portal": checks}, [window]) == []
+
+
+def test_mean_time_to_recover_counts_only_incidents_recovered_inside_the_window() -> None:
+    early = Incident("a", T0 - timedelta(hours=3), T0 - timedelta(hours=2))
+    spans = Incident("a", T0 - timedelta(minutes=10), T0 + timedelta(minutes=10))
+    summary = IncidentSummary.of([early, spans], T0, T0 + timedelta(hours=1))
+    assert (summary.incidents, summary.recovered) == (1, 1)
+    assert summary.mean_time_to_recover == timedelta(minutes=20)
+
+
+def test_days_until_certificate_expiry() -> None:
+    assert days_until(T0 + timedelta(days=10, hours=12), T0) == 10.5
+    assert days_until(T0 - timedelta(days=1), T0) == -1
+    assert days_until(None, T0) is None
+
+
+statuses = st.sampled_from(["up", "degraded", "down"])
+check_lists = st.lists(
+    st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 600), statuses), max_size=60
+)
+
+
+@given(check_lists, st.integers(1, 600))
+def test_minute_buckets_add_up_over_any_split(raw: list[tuple[str, int, str]], cut: int) -> None:
+    events = [
+        UptimeEvent(
+            event_id=f"e{i}", event_time=T0 + timedelta(seconds=s), service_id=svc, status=st_
+        )  # type: ignore[arg-type]
+        for i, (svc, s, st_) in enumerate(raw)
+    ]
+    whole = minute_counts(events)
+    first, second = minute_counts(events[:cut]), minute_counts(events[cut:])
+    merged = {k: first.get(k, CheckCounts()) + second.get(k, CheckCounts()) for k in first | second}
+    assert merged == whole
+    for counts in whole.values():
+        assert counts.availability is not None and 0 <= counts.availability <= 1
+
+
+@given(check_lists, st.integers(1, 5), st.randoms(use_true_random=False))
+def test_tracker_fed_in_slices_finds_the_same_incidents_as_one_scan(
+    raw: list[tuple[str, int, str]], slices: int, rnd
+) -> None:
+    """Checks arriving shuffled inside the grace give exactly the batch answer."""
+    checks = sorted({(svc, T0 + timedelta(seconds=s), status) for svc, s, status in raw})
+    # Keep one status per (service, time): a probe reports once per instant.
+    unique = {(svc, t): status for svc, t, status in checks}
+    checks = sorted(((svc, t, status) for (svc, t), status in unique.items()), key=lambda c: c[1])
+    tracker = IncidentTracker(grace=timedelta(seconds=30))
+    stored: list[tuple[str, datetime, str]] = []
+    size = max(1, len(checks) // slices)
+    for i in range(0, len(checks), size):
+        piece = checks[i : i + size]
+        rnd.shuffle(piece)
+        stored += piece
+        since = tracker.settled_until
+        assert tracker.update(c for c in stored if since is None or c[1] >= since) == 0
+    by_service: dict[str, list[tuple[datetime, str]]] = {}
+    for svc, t, status in checks:
+        by_service.setdefault(svc, []).append((t, status))
+    assert tracker.incidents() == sorted(
+        incidents(by_service), key=lambda i: (i.service_id, i.started_at)
+    )
+
+
+def test_floor_to_aligns_on_vietnamese_clock_boundaries_too() -> None:
+    from ioc.kpi.calendar import REPORTING_TZ
+
+    t = datetime(2026, 3, 2, 9, 47, 31, tzinfo=REPORTING_TZ)
+    assert floor_to(t, timedelta(hours=1)) == datetime(2026, 3, 2, 9, 0, tzinfo=REPORTING_TZ)
+    assert floor_to(t, timedelta(minutes=5)) == datetime(2026, 3, 2, 9, 45, tzinfo=REPORTING_TZ)
+
+
+def test_a_check_older_than_the_settled_point_is_reported_late_not_applied() -> None:
+    tracker = IncidentTracker(grace=timedelta(minutes=5))
+    tracker.update([("portal", T0, "up"), ("portal", T0 + timedelta(minutes=20), "up")])
+    assert tracker.settled_until == T0 + timedelta(minutes=15)
+    late = ("portal", T0 + timedelta(minutes=10), "down")
+    assert tracker.update([late, ("portal", T0 + timedelta(minutes=20), "up")]) == 1
+    assert tracker.incidents() == []
