@@ -63,6 +63,10 @@ class WorkCalendar:
 
     def __init__(self, holidays: Iterable[date] = ()) -> None:
         self.holidays = frozenset(holidays)
+        # Working days in (anchor, day] by ordinal, grown on demand: live KPIs ask this for
+        # every open dossier on every refresh, so it must not walk the days each time.
+        self._cumulative: dict[int, int] = {}
+        self._lo = self._hi = 0
 
     def is_working_day(self, d: date) -> bool:
         return d.weekday() < 5 and d not in self.holidays
@@ -87,13 +91,18 @@ class WorkCalendar:
         """
         a = start.astimezone(REPORTING_TZ).date()
         b = end.astimezone(REPORTING_TZ).date()
-        sign = 1
-        if b < a:
-            a, b, sign = b, a, -1
-        n = 0
-        d = a
-        while d < b:
-            d += timedelta(days=1)
-            if self.is_working_day(d):
-                n += 1
-        return sign * n
+        return self._count_to(b) - self._count_to(a)
+
+    def _count_to(self, d: date) -> int:
+        o = d.toordinal()
+        cum = self._cumulative
+        if not cum:
+            cum[o] = 0
+            self._lo = self._hi = o
+        while o > self._hi:
+            self._hi += 1
+            cum[self._hi] = cum[self._hi - 1] + self.is_working_day(date.fromordinal(self._hi))
+        while o < self._lo:
+            cum[self._lo - 1] = cum[self._lo] - self.is_working_day(date.fromordinal(self._lo))
+            self._lo -= 1
+        return cum[o]

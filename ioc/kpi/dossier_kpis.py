@@ -44,9 +44,10 @@ class DossierCounts:
     late_finished: int = 0  # finished dossiers not on time
 
     def __add__(self, other: DossierCounts) -> DossierCounts:
-        return DossierCounts(
-            *(getattr(self, f.name) + getattr(other, f.name) for f in fields(self))
-        )
+        return DossierCounts(*[getattr(self, n) + getattr(other, n) for n in _FIELDS])
+
+    def __sub__(self, other: DossierCounts) -> DossierCounts:
+        return DossierCounts(*[getattr(self, n) - getattr(other, n) for n in _FIELDS])
 
     @property
     def on_time_ratio(self) -> float | None:
@@ -79,6 +80,7 @@ class DossierCounts:
         }
 
 
+_FIELDS = tuple(f.name for f in fields(DossierCounts))
 EMPTY = DossierCounts()
 MaxLegalDays = Callable[[str], int | None]
 

@@ -20,6 +20,7 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
+from ioc.storage.summaries import SUMMARY_TABLES
 from ioc.storage.tables import EVENT_TABLES, MODE_QUERY, EventTable
 
 log = logging.getLogger(__name__)
@@ -204,8 +205,93 @@ def _v1_event_tables(conn: psycopg.Connection, mode: Mode) -> None:
     )
 
 
+def _v2_kpi_tables(conn: psycopg.Connection, mode: Mode) -> None:
+    for table in SUMMARY_TABLES:
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                sql.Identifier(table.name),
+                sql.SQL(table.ddl),  # type: ignore[arg-type]
+            )
+        )
+        if mode == "timescale" and table.bucket is not None:
+            conn.execute(
+                "SELECT create_hypertable(%s::regclass, 'bucket',"
+                " chunk_time_interval => interval '7 days', if_not_exists => true)",
+                (table.name,),
+            )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS kpi_snapshots (
+            taken_at  timestamptz NOT NULL,
+            scope     text NOT NULL,
+            key       text NOT NULL,
+            period    text NOT NULL,
+            "values"  jsonb NOT NULL,
+            PRIMARY KEY (scope, key, period, taken_at)
+        )
+        """
+    )
+    if mode == "timescale":
+        conn.execute(
+            "SELECT create_hypertable('kpi_snapshots'::regclass, 'taken_at',"
+            " chunk_time_interval => interval '7 days', if_not_exists => true)"
+        )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS kpi_snapshots_taken_idx ON kpi_snapshots (taken_at DESC)"
+    )
+    # The newest value of every series: rows are written only when a value changes.
+    conn.execute(
+        """
+        CREATE OR REPLACE VIEW kpi_latest AS
+        SELECT DISTINCT ON (scope, key, period) taken_at, scope, key, period, "values"
+        FROM kpi_snapshots ORDER BY scope, key, period, taken_at DESC
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS maintenance_windows (
+            id          bigserial PRIMARY KEY,
+            service_id  text,
+            starts_at   timestamptz NOT NULL,
+            ends_at     timestamptz NOT NULL,
+            author      text NOT NULL,
+            comment     text NOT NULL DEFAULT '',
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            CHECK (ends_at > starts_at)
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS agencies (
+            code        text PRIMARY KEY,
+            name        text NOT NULL,
+            level       text NOT NULL,
+            parent_code text,
+            updated_at  timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS procedures (
+            code              text PRIMARY KEY,
+            name              text NOT NULL,
+            level             text NOT NULL,
+            max_days          integer NOT NULL CHECK (max_days >= 0),
+            online_level      text NOT NULL,
+            fee_required      boolean NOT NULL,
+            e_result_required boolean NOT NULL,
+            updated_at        timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS dossiers_updated_idx ON dossiers (updated_at)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "event tables, dossier state, dead letters", _v1_event_tables),
+    Migration(2, "KPI summaries, snapshots, maintenance windows, catalogue", _v2_kpi_tables),
 )
 
 

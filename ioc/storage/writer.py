@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from psycopg.types.json import Jsonb
 from ioc.deadletter import DeadLetter, pg_text
 from ioc.events import SEVERITY_RANK, DossierEvent, SecurityEvent, UptimeEvent
 from ioc.storage.maintenance import PartitionKeeper, read_storage_mode
+from ioc.storage.summaries import add_security, add_uptime
 from ioc.storage.tables import DEAD_LETTER_COLUMNS, EVENT_TABLES, EventTable
 from ioc.storage_types import Consumed
 from ioc.streams import Stream
@@ -112,6 +113,11 @@ def _json_text(obj: Any) -> str:
     # msgspec is several times faster than the standard json module psycopg would use.
     return msgspec.json.encode(obj).decode()
 
+
+_SUMMARISE: dict[str, Callable[[psycopg.AsyncConnection, Sequence[Any]], Awaitable[None]]] = {
+    "uptime_checks": add_uptime,
+    "security_events": add_security,
+}
 
 _ROW: dict[str, Callable[[Any, int, int], tuple[Any, ...]]] = {
     "dossier_events": _dossier_row,
@@ -256,7 +262,14 @@ def _row_level(exc: psycopg.Error) -> bool:
 class EventWriter:
     """Writes batches of one stream through one connection; reconnects after a failure."""
 
-    def __init__(self, conninfo: str, stream: Stream, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        stream: Stream,
+        clock: Callable[[], datetime],
+        *,
+        summaries: bool = True,
+    ) -> None:
         self.conninfo = with_connection_defaults(conninfo)
         self.stream = stream
         self.table: EventTable = EVENT_TABLES[stream.table]
@@ -281,9 +294,12 @@ class EventWriter:
             )
             # DO NOTHING also skips a row that repeats an earlier row of the same statement,
             # so duplicates inside one batch need no sort.
+            # RETURNING names the rows actually inserted: only they feed the summaries.
             self._move = sql.SQL(
                 "INSERT INTO {t} ({c}) SELECT {c} FROM {s} ON CONFLICT DO NOTHING"
+                " RETURNING event_id, event_time"
             ).format(t=sql.Identifier(self.table.name), c=cols, s=stage)
+        self._summarise = _SUMMARISE.get(self.table.name) if summaries else None
 
     async def _connection(self) -> psycopg.AsyncConnection:
         if self._conn is None or self._conn.closed:
@@ -342,6 +358,8 @@ class EventWriter:
     async def _copy_and_move(
         self, conn: psycopg.AsyncConnection, records: Sequence[Consumed]
     ) -> int:
+        """Insert the batch's new rows; returns how many were new. Summaries (when kept) get
+        exactly the new rows, in the same transaction."""
         rows = [self._row(r.event, r.partition, r.offset) for r in records]
         if self._direct_copy is not None:
             # Optimistic path: most batches hold only new events, so COPY straight into the
@@ -353,13 +371,16 @@ class EventWriter:
                 async with conn.transaction(), conn.cursor() as cur, cur.copy(direct) as copy:
                     for row in rows:
                         await copy.write_row(row)
-                return len(rows)
             except psycopg.errors.UniqueViolation:
                 pass
             except psycopg.Error as exc:
                 if _row_level(exc):
                     raise RowsRejected(exc) from exc
                 raise
+            else:
+                if self._summarise is not None:
+                    await self._summarise(conn, [r.event for r in records])
+                return len(rows)
         try:
             async with conn.cursor() as cur:
                 async with cur.copy(self._copy) as copy:
@@ -369,7 +390,15 @@ class EventWriter:
                 if self.table.name == "dossier_events":
                     counts = await cur.fetchone()
                     return int(counts[0]) if counts else 0
-                return cur.rowcount
+                new = {(event_id, t) for event_id, t in await cur.fetchall()}
+            if self._summarise is not None and new:
+                fresh: dict[tuple[str, datetime], Any] = {}
+                for r in records:
+                    key = (r.event.event_id, r.event.event_time)
+                    if key in new:
+                        fresh.setdefault(key, r.event)  # a repeat inside the batch counts once
+                await self._summarise(conn, list(fresh.values()))
+            return len(new)
         except psycopg.Error as exc:
             if _row_level(exc):
                 raise RowsRejected(exc) from exc
