@@ -24,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from ioc.config import Settings
-from ioc.streams import DEADLETTER_TOPIC, STREAMS
+from ioc.streams import DEADLETTER_TOPIC, KPI_TOPIC, STREAMS
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ def topic_plan(settings: Settings) -> dict[str, int]:
     """Every topic the pipeline uses and its partition count."""
     plan = {s.topic: settings.partitions_for(s.name) for s in STREAMS}
     plan[DEADLETTER_TOPIC] = settings.partitions
+    plan[KPI_TOPIC] = settings.partitions
     return plan
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -85,6 +85,54 @@ def migrate() -> None:
     settings = _settings()
     mode, applied = run(settings.database_url)
     typer.echo(f"storage mode: {mode}; applied: {applied or 'nothing (up to date)'}")
+
+
+kpi_app = typer.Typer(help="Live KPIs: recompute from stored events.", no_args_is_help=True)
+app.add_typer(kpi_app, name="kpi")
+
+
+def _aware(value: str) -> datetime:
+    t = datetime.fromisoformat(value)
+    if t.tzinfo is None:
+        raise typer.BadParameter(f"{value!r} needs a UTC offset, e.g. 2026-03-01T00:00+07:00")
+    return t
+
+
+@kpi_app.command("recompute")
+def kpi_recompute(
+    start: Annotated[str, typer.Option("--from", help="Whole hour with offset.")],
+    end: Annotated[str, typer.Option("--to", help="Whole hour with offset.")],
+    write: Annotated[bool, typer.Option(help="Also store the snapshot in kpi_snapshots.")] = False,
+) -> None:
+    """Rebuild the KPI summaries of [--from, --to) from the raw events with SQL, then print
+    the KPI snapshot as of now (NDJSON), derived from storage alone."""
+    import msgspec
+    import psycopg
+
+    from ioc.clock import SystemClock
+    from ioc.storage.kpi_store import write_snapshots
+    from ioc.storage.summaries import rebuild
+    from pipelines.kpi import live_kpis
+
+    settings = _settings()
+    lo, hi = _aware(start), _aware(end)
+
+    async def go() -> None:
+        async with await psycopg.AsyncConnection.connect(
+            settings.database_url, autocommit=True
+        ) as conn:
+            written = await rebuild(conn, lo, hi)
+            typer.echo(f"rebuilt: {written}", err=True)
+            rows = await live_kpis(settings).refresh(conn, SystemClock().now())
+            if write:
+                await write_snapshots(conn, rows)
+        for row in rows:
+            sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
+
+    try:
+        asyncio.run(go())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.command()

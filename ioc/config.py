@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -42,6 +43,13 @@ class Settings:
     max_event_ahead_seconds: int = 3600
     retention_days: int = 400
     log_level: str = "info"
+    kpi_enabled: bool = True
+    kpi_interval_seconds: float = 15.0
+    kpi_grace_seconds: int = 300
+    kpi_at_risk_working_days: int = 2
+    kpi_silent_probe_seconds: int = 300
+    kpi_quiet_source_seconds: int = 1800
+    extra_holidays: tuple[date, ...] = ()
 
     def partitions_for(self, stream: str) -> int:
         return self.stream_partitions.get(stream, self.partitions)
@@ -103,6 +111,23 @@ class Settings:
             ),
             retention_days=_int(env, "IOC_RETENTION_DAYS", defaults.retention_days, minimum=1),
             log_level=env.get("IOC_LOG_LEVEL", defaults.log_level).lower(),
+            kpi_enabled=_switch(env, "IOC_KPI", defaults.kpi_enabled),
+            kpi_interval_seconds=_float(
+                env, "IOC_KPI_INTERVAL_SECONDS", defaults.kpi_interval_seconds
+            ),
+            kpi_grace_seconds=_int(
+                env, "IOC_KPI_GRACE_SECONDS", defaults.kpi_grace_seconds, minimum=0
+            ),
+            kpi_at_risk_working_days=_int(
+                env, "IOC_KPI_AT_RISK_DAYS", defaults.kpi_at_risk_working_days, minimum=0
+            ),
+            kpi_silent_probe_seconds=_int(
+                env, "IOC_KPI_SILENT_PROBE_SECONDS", defaults.kpi_silent_probe_seconds, minimum=1
+            ),
+            kpi_quiet_source_seconds=_int(
+                env, "IOC_KPI_QUIET_SOURCE_SECONDS", defaults.kpi_quiet_source_seconds, minimum=1
+            ),
+            extra_holidays=_dates(env, "IOC_HOLIDAYS"),
         )
 
 
@@ -122,6 +147,34 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = 
     if minimum is not None and value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(f"{name} must be on or off, not {raw!r}")
+
+
+def _dates(env: Mapping[str, str], name: str) -> tuple[date, ...]:
+    """Comma-separated ISO dates: a province's own days off, added to the national holidays."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ()
+    out = []
+    for part in raw.split(","):
+        try:
+            out.append(date.fromisoformat(part.strip()))
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list dates as YYYY-MM-DD, got {part.strip()!r}"
+            ) from None
+    return tuple(sorted(set(out)))
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

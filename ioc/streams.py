@@ -29,3 +29,4 @@ STREAMS: Final[tuple[Stream, ...]] = (DOSSIER, UPTIME, SECURITY)
 BY_NAME: Final[dict[str, Stream]] = {s.name: s for s in STREAMS}
 BY_EVENT_TYPE: Final[dict[type, Stream]] = {s.event_type: s for s in STREAMS}
 DEADLETTER_TOPIC: Final = "ioc.deadletter.v1"
+KPI_TOPIC: Final = "ioc.kpi.v1"  # KPI snapshot rows, keyed "scope/key/period"

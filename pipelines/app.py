@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import faust
+import msgspec
 import psycopg
 from prometheus_client import start_http_server
 
@@ -25,13 +26,15 @@ from ioc.broker import faust_settings
 from ioc.clock import Clock, SystemClock
 from ioc.config import Settings
 from ioc.deadletter import DeadLetter
-from ioc.metrics import PipelineMetrics
+from ioc.kpi.snapshot import KpiRow
+from ioc.metrics import KpiGauges, PipelineMetrics
 from ioc.storage.maintenance import run_maintenance
 from ioc.storage.tables import EVENT_TABLES, retention_days
-from ioc.streams import DEADLETTER_TOPIC, STREAMS, Stream
+from ioc.streams import DEADLETTER_TOPIC, KPI_TOPIC, STREAMS, Stream
 from ioc.validation import TimeBounds
 from pipelines.batch_ingest import run_batch_ingest
 from pipelines.ingest import IngestHandler, run_agent_batches
+from pipelines.kpi import KpiPublisher
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,9 @@ def create_app(
     deadletters = app.topic(
         DEADLETTER_TOPIC, key_type=bytes, value_type=bytes, partitions=settings.partitions
     )
+    kpi_topic = app.topic(
+        KPI_TOPIC, key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )
 
     async def send_dead_letters(dead: Sequence[DeadLetter]) -> None:
         futures = [await deadletters.send(key=d.key, value=d.to_message()) for d in dead]
@@ -72,6 +78,7 @@ def create_app(
             TimeBounds.for_retention(
                 retention_days(EVENT_TABLES[stream.table], settings.retention_days), max_ahead
             ),
+            summaries=settings.kpi_enabled,
         )
         for stream in STREAMS
     }
@@ -93,6 +100,19 @@ def create_app(
                 log.info("maintenance: %s", change)
         except psycopg.Error as exc:  # the next run tries again; ingest is not affected
             log.warning("storage maintenance failed: %s", exc)
+
+    if settings.kpi_enabled:
+
+        async def send_kpi_rows(rows: Sequence[KpiRow]) -> None:
+            futures = [
+                await kpi_topic.send(key="/".join(r.series).encode(), value=msgspec.json.encode(r))
+                for r in rows
+            ]
+            for fut in futures:
+                await fut
+
+        publisher = KpiPublisher(settings, KpiGauges(metrics.registry), clock, send_kpi_rows)
+        app.task(publisher.run)
 
     app.task(maintain_storage)
     app.timer(MAINTENANCE_INTERVAL_SECONDS)(maintain_storage)

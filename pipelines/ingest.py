@@ -74,12 +74,15 @@ class IngestHandler:
         metrics: PipelineMetrics,
         clock: Clock,
         bounds: TimeBounds | None = None,
+        *,
+        summaries: bool = True,
     ) -> IngestHandler:
-        """A handler with its own parser and database writer for ``stream``."""
+        """A handler with its own parser and database writer for ``stream``; ``summaries``
+        keeps the KPI summary tables in the same transaction (IOC_KPI)."""
         return cls(
             stream,
             EventParser.for_stream(stream, clock, bounds),
-            EventWriter(database_url, stream, clock.now),
+            EventWriter(database_url, stream, clock.now, summaries=summaries),
             send_dead_letters,
             metrics,
             clock,

@@ -217,70 +217,69 @@ class IncidentSummary:
 
 
 class IncidentTracker:
-    """Incidents of every service, kept up to date from checks read in event-time slices.
+    """Incidents of every service, kept up to date from checks as they are stored.
 
-    Checks may arrive late and out of order. The tracker keeps a *settled* prefix (incidents and
-    the run state up to ``settled_until``) and re-derives everything after it from the checks
-    it is given on each :meth:`update`. ``settled_until`` trails the newest check by ``grace``;
-    a check older than that when it arrives is not applied here (it is stored, and a
-    recomputation from storage counts it) and is reported by :meth:`update`.
+    Each service's checks come from one partition, mostly in order, but services progress
+    independently (a partition catching up after an outage is hours behind the others). So
+    each service has its own *settled* point, ``grace`` behind its newest check: incidents
+    and the run state before it are final, the checks after it (the tail) are re-scanned on
+    every read. A check older than its service's settled point when it arrives is not applied
+    here (it is stored, and a recomputation from storage counts it); :meth:`update` reports how
+    many it set aside. Feeding the same check twice is harmless.
     """
 
     def __init__(self, grace: timedelta, keep: timedelta = WINDOWS["30d"]) -> None:
         self.grace = grace
         self.keep = keep
-        self.settled_until: datetime | None = None
+        self.settled_until: dict[str, datetime] = {}
         self._settled: dict[str, list[Incident]] = {}
         self._state: dict[str, RunState] = {}
-        self._tail: dict[str, list[Check]] = {}
+        self._tail: dict[str, set[Check]] = {}
 
     def update(self, checks: Iterable[tuple[str, datetime, str]]) -> int:
-        """Apply checks ``(service_id, event_time, status)`` (maintenance already removed).
-
-        ``checks`` must hold every check from ``settled_until`` on: the unsettled tail is
-        replaced by them (repeats are harmless). Returns how many were too late to apply.
-        """
-        tail: dict[str, set[Check]] = {}
+        """Add checks ``(service_id, event_time, status)`` (maintenance already removed);
+        returns how many were older than their service's settled point and set aside."""
         late = 0
-        newest: datetime | None = None
+        touched: set[str] = set()
         for service_id, t, status in checks:
-            if self.settled_until is not None and t < self.settled_until:
+            settled = self.settled_until.get(service_id)
+            if settled is not None and t < settled:
                 late += 1
                 continue
-            tail.setdefault(service_id, set()).add((t, status))
-            newest = t if newest is None or t > newest else newest
-        self._tail = {s: sorted(c) for s, c in tail.items()}
-        if newest is not None:
-            self._settle(newest - self.grace)
+            self._tail.setdefault(service_id, set()).add((t, status))
+            touched.add(service_id)
+        for service_id in touched:
+            self._settle(service_id)
         return late
 
-    def _settle(self, until: datetime) -> None:
-        if self.settled_until is not None and until <= self.settled_until:
-            return
-        for service_id, checks in self._tail.items():
-            final = [c for c in checks if c[0] < until]
-            if not final:
-                continue
+    def _settle(self, service_id: str) -> None:
+        tail = self._tail[service_id]
+        until = max(tail)[0] - self.grace
+        final = sorted(c for c in tail if c[0] < until)
+        if final:
             closed, state = scan_incidents(
                 service_id, final, self._state.get(service_id, RunState())
             )
-            self._settled.setdefault(service_id, []).extend(closed)
-            self._state[service_id] = state
-            self._tail[service_id] = [c for c in checks if c[0] >= until]
-        self.settled_until = until
-        horizon = until - self.keep
-        for service_id, found in self._settled.items():
-            self._settled[service_id] = [
-                i for i in found if i.recovered_at is None or i.recovered_at >= horizon
+            horizon = until - self.keep
+            kept = [
+                i
+                for i in [*self._settled.get(service_id, []), *closed]
+                if i.recovered_at is None or i.recovered_at >= horizon
             ]
+            self._settled[service_id] = kept
+            self._state[service_id] = state
+            self._tail[service_id] = {c for c in tail if c[0] >= until}
+        previous = self.settled_until.get(service_id)
+        if previous is None or until > previous:
+            self.settled_until[service_id] = until
 
     def incidents(self) -> list[Incident]:
-        """Every incident known now: settled ones plus those of the unsettled tail."""
+        """Every incident known now: settled ones plus those of each unsettled tail."""
         out: list[Incident] = []
         for service_id in self._settled.keys() | self._tail.keys():
             out += self._settled.get(service_id, [])
             closed, state = scan_incidents(
-                service_id, self._tail.get(service_id, []), self._state.get(service_id, RunState())
+                service_id, self._tail.get(service_id, ()), self._state.get(service_id, RunState())
             )
             out += closed
             if state.down_since is not None:

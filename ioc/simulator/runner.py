@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+import psycopg
 
 from ioc.clock import Clock, SystemClock
 from ioc.config import Settings
@@ -22,6 +25,8 @@ from ioc.partitioning import REPORTING_TZ
 from ioc.producer import EventProducer, encode, stream_of
 from ioc.simulator.invalid import invalid_records
 from ioc.simulator.province import ProvinceSimulator
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,6 +88,7 @@ async def run_simulation(
         two_level=plan.two_level,
         security_events_per_minute=plan.security_per_minute,
     )
+    await _publish_catalogue(settings, sim)
     rng = random.Random(plan.seed ^ 0x5EED)
     producer = EventProducer(settings)
     await producer.start()
@@ -116,3 +122,15 @@ async def run_simulation(
     finally:
         await producer.stop()
     return stats
+
+
+async def _publish_catalogue(settings: Settings, sim: ProvinceSimulator) -> None:
+    """Store the simulated province's agency tree and procedures, as an operator would load
+    theirs, so the live KPIs roll up by agency and know each procedure's legal duration."""
+    from ioc.storage.kpi_store import save_catalogue
+
+    try:
+        async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+            await save_catalogue(conn, sim.tree, sim.procedures)
+    except psycopg.Error as exc:
+        log.warning("catalogue not stored (run `ioc migrate` first?): %s", exc)

@@ -287,6 +287,10 @@ def _v2_kpi_tables(conn: psycopg.Connection, mode: Mode) -> None:
         """
     )
     conn.execute("CREATE INDEX IF NOT EXISTS dossiers_updated_idx ON dossiers (updated_at)")
+    # The live incident tracker reads checks in the order they were stored.
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS uptime_checks_ingested_idx ON uptime_checks (ingested_at)"
+    )
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -147,14 +147,11 @@ def test_tracker_fed_in_slices_finds_the_same_incidents_as_one_scan(
     unique = {(svc, t): status for svc, t, status in checks}
     checks = sorted(((svc, t, status) for (svc, t), status in unique.items()), key=lambda c: c[1])
     tracker = IncidentTracker(grace=timedelta(seconds=30))
-    stored: list[tuple[str, datetime, str]] = []
     size = max(1, len(checks) // slices)
     for i in range(0, len(checks), size):
         piece = checks[i : i + size]
         rnd.shuffle(piece)
-        stored += piece
-        since = tracker.settled_until
-        assert tracker.update(c for c in stored if since is None or c[1] >= since) == 0
+        assert tracker.update(piece) == 0
     by_service: dict[str, list[tuple[datetime, str]]] = {}
     for svc, t, status in checks:
         by_service.setdefault(svc, []).append((t, status))
@@ -174,7 +171,19 @@ def test_floor_to_aligns_on_vietnamese_clock_boundaries_too() -> None:
 def test_a_check_older_than_the_settled_point_is_reported_late_not_applied() -> None:
     tracker = IncidentTracker(grace=timedelta(minutes=5))
     tracker.update([("portal", T0, "up"), ("portal", T0 + timedelta(minutes=20), "up")])
-    assert tracker.settled_until == T0 + timedelta(minutes=15)
+    assert tracker.settled_until["portal"] == T0 + timedelta(minutes=15)
     late = ("portal", T0 + timedelta(minutes=10), "down")
     assert tracker.update([late, ("portal", T0 + timedelta(minutes=20), "up")]) == 1
     assert tracker.incidents() == []
+
+
+def test_a_service_catching_up_is_not_late_because_another_service_is_ahead() -> None:
+    tracker = IncidentTracker(grace=timedelta(minutes=5))
+    tracker.update([("mail", T0 + timedelta(hours=5), "up")])  # its partition is current
+    behind = [
+        ("portal", T0 + timedelta(minutes=m), s) for m, s in [(0, "up"), (1, "down"), (2, "up")]
+    ]
+    assert tracker.update(behind) == 0
+    assert tracker.incidents() == [
+        Incident("portal", T0 + timedelta(minutes=1), T0 + timedelta(minutes=2))
+    ]

@@ -1,0 +1,307 @@
+"""Reads the KPI inputs from storage and writes snapshot rows: the KPI engine's database edge.
+
+Everything here is a query; the arithmetic is in :mod:`ioc.kpi`. Window sums over the summary
+tables run in the database (a 30-day availability is 1.3M minute rows for 30 services), with
+the same rules as the pure functions: a minute touched by a maintenance window is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg.types.json import Jsonb
+
+from ioc.catalogue import Agency, AgencyTree, Procedure
+from ioc.events import DossierEvent
+from ioc.kpi.dossier_rules import DossierFacts
+from ioc.kpi.security import FIVE_MINUTES, SourceActivity
+from ioc.kpi.snapshot import KpiRow
+from ioc.kpi.uptime import CheckCounts, MaintenanceWindow, floor_to
+from ioc.storage.tables import DOSSIER_EVENTS
+
+# --- catalogue ----------------------------------------------------------------------------
+
+
+async def save_catalogue(
+    conn: psycopg.AsyncConnection, tree: AgencyTree, procedures: Iterable[Procedure] = ()
+) -> None:
+    """Upsert the agency tree and procedure catalogue (an agency may move to a new parent)."""
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO agencies (code, name, level, parent_code) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,"
+            " parent_code = EXCLUDED.parent_code, updated_at = now()",
+            [(a.code, a.name, a.level, a.parent_code) for a in tree],
+        )
+        await cur.executemany(
+            "INSERT INTO procedures (code, name, level, max_days, online_level, fee_required,"
+            " e_result_required) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,"
+            " max_days = EXCLUDED.max_days, online_level = EXCLUDED.online_level,"
+            " fee_required = EXCLUDED.fee_required,"
+            " e_result_required = EXCLUDED.e_result_required, updated_at = now()",
+            [
+                (
+                    p.code,
+                    p.name,
+                    p.level,
+                    p.max_days,
+                    p.online_level,
+                    p.fee_required,
+                    p.e_result_required,
+                )
+                for p in procedures
+            ],
+        )
+
+
+async def load_catalogue(conn: psycopg.AsyncConnection) -> tuple[AgencyTree | None, dict[str, int]]:
+    """The agency tree (None when no agencies are loaded) and each procedure's legal days."""
+    cur = await conn.execute("SELECT code, name, level, parent_code FROM agencies")
+    agencies = [Agency(*r) for r in await cur.fetchall()]
+    cur = await conn.execute("SELECT code, max_days FROM procedures")
+    days = {code: n for code, n in await cur.fetchall()}
+    return (AgencyTree(agencies) if agencies else None), days
+
+
+async def maintenance_windows(
+    conn: psycopg.AsyncConnection, since: datetime
+) -> list[MaintenanceWindow]:
+    cur = await conn.execute(
+        "SELECT starts_at, ends_at, service_id, comment FROM maintenance_windows"
+        " WHERE ends_at > %s ORDER BY starts_at",
+        (since,),
+    )
+    return [MaintenanceWindow(*r) for r in await cur.fetchall()]
+
+
+# --- dossiers -----------------------------------------------------------------------------
+
+_DOSSIER_COLUMNS = [c for c in DOSSIER_EVENTS.columns if not c.startswith("kafka_")]
+_OPEN_STATUSES = (1, 2, 4, 5, 6)
+
+
+@dataclass
+class DossierCursor:
+    """How far the dossier state has been read: ``updated_at`` of the newest change seen."""
+
+    updated_at: datetime | None = None
+    overlap: timedelta = timedelta(minutes=2)  # longer than any ingest transaction
+
+
+async def changed_dossier_facts(
+    conn: psycopg.AsyncConnection, cursor: DossierCursor, active_since: datetime
+) -> list[DossierFacts]:
+    """Facts of every dossier changed since the cursor (all active ones on the first call).
+
+    ``updated_at`` is the writing transaction's start, so a row can become visible after a later
+    one; re-reading an ``overlap`` behind the newest change catches it (facts are replaced, so a
+    re-read is harmless). Active: any status change since ``active_since``, or still open.
+    """
+    if cursor.updated_at is None:
+        cur = await conn.execute(
+            "SELECT dossier_id, updated_at FROM dossiers WHERE status_at >= %s OR status = ANY(%s)",
+            (active_since, list(_OPEN_STATUSES)),
+        )
+    else:
+        cur = await conn.execute(
+            "SELECT dossier_id, updated_at FROM dossiers WHERE updated_at >= %s",
+            (cursor.updated_at - cursor.overlap,),
+        )
+    rows = await cur.fetchall()
+    if not rows:
+        return []
+    newest = max(r[1] for r in rows)
+    ids = [r[0] for r in rows]
+    cols = ", ".join(_DOSSIER_COLUMNS)
+    events: dict[str, list[DossierEvent]] = {}
+    for start in range(0, len(ids), 5000):
+        cur = await conn.execute(
+            f"SELECT {cols} FROM dossier_events WHERE dossier_id = ANY(%s)",
+            (ids[start : start + 5000],),
+        )
+        for row in await cur.fetchall():
+            e = msgspec.convert(dict(zip(_DOSSIER_COLUMNS, row, strict=True)), DossierEvent)
+            events.setdefault(e.dossier_id, []).append(e)
+    if cursor.updated_at is None or newest > cursor.updated_at:
+        cursor.updated_at = newest
+    return [DossierFacts.from_events(h) for h in events.values()]
+
+
+# --- uptime -------------------------------------------------------------------------------
+
+_NOT_IN_MAINTENANCE = """
+NOT EXISTS (SELECT 1 FROM maintenance_windows m
+            WHERE (m.service_id IS NULL OR m.service_id = {t}.service_id)
+              AND m.starts_at < {bucket} + interval '1 minute' AND m.ends_at > {bucket})
+"""
+
+
+def _outside_maintenance(table: str, bucket: str) -> str:
+    return _NOT_IN_MAINTENANCE.format(t=table, bucket=bucket)
+
+
+async def availability_by_window(
+    conn: psycopg.AsyncConnection, windows: dict[str, tuple[datetime, datetime]]
+) -> dict[str, dict[str, CheckCounts]]:
+    """Per window name and service, the summed minute buckets outside maintenance."""
+    names = list(windows)
+    lo = min(s for s, _ in windows.values())
+    hi = max(e for _, e in windows.values())
+    sums = ", ".join(
+        f"sum({c}) FILTER (WHERE bucket >= %({n}_s)s AND bucket < %({n}_e)s)"
+        for n in names
+        for c in ("checks", "up", "degraded", "down", "latency_ms_sum", "latency_samples")
+    )
+    params: dict[str, Any] = {"lo": lo, "hi": hi}
+    for n, (s, e) in windows.items():
+        params[f"{n}_s"], params[f"{n}_e"] = s, e
+    cur = await conn.execute(
+        f"SELECT service_id, {sums} FROM uptime_1m u"
+        f" WHERE bucket >= %(lo)s AND bucket < %(hi)s"
+        f" AND {_outside_maintenance('u', 'u.bucket')} GROUP BY service_id",
+        params,
+    )
+    out: dict[str, dict[str, CheckCounts]] = {n: {} for n in names}
+    for row in await cur.fetchall():
+        for i, n in enumerate(names):
+            v = row[1 + 6 * i : 7 + 6 * i]
+            if v[0]:
+                out[n][row[0]] = CheckCounts(
+                    int(v[0]), int(v[1]), int(v[2]), int(v[3]), float(v[4]), int(v[5])
+                )
+    return out
+
+
+_MINUTE_OF_CHECK = "date_bin('1 minute', c.event_time, TIMESTAMPTZ '1970-01-01 00:00:00+00')"
+
+
+async def uptime_transitions(
+    conn: psycopg.AsyncConnection, since: datetime
+) -> tuple[list[tuple[str, datetime, str]], datetime]:
+    """Each service's first check from ``since`` on and every change of status after it
+    (all the incident scan needs), outside maintenance; and the database time of the read,
+    from which :func:`uptime_checks_stored_since` continues."""
+    cur = await conn.execute("SELECT now()")
+    row = await cur.fetchone()
+    assert row is not None
+    cur = await conn.execute(
+        "SELECT service_id, event_time, status FROM ("
+        " SELECT service_id, event_time, status, lag(status) OVER"
+        " (PARTITION BY service_id ORDER BY event_time, status) AS prev"
+        " FROM uptime_checks c"
+        f" WHERE event_time >= %s AND {_outside_maintenance('c', _MINUTE_OF_CHECK)}"
+        ") t WHERE prev IS DISTINCT FROM status ORDER BY event_time",
+        (since,),
+    )
+    return [(r[0], r[1], r[2]) for r in await cur.fetchall()], row[0]
+
+
+@dataclass
+class StoredCursor:
+    """How far stored checks have been read, by ``ingested_at`` (the writing transaction's
+    start: re-read ``overlap`` behind, as for dossiers)."""
+
+    ingested_at: datetime
+    overlap: timedelta = timedelta(minutes=2)
+
+
+async def uptime_checks_stored_since(
+    conn: psycopg.AsyncConnection, cursor: StoredCursor, not_before: datetime
+) -> list[tuple[str, datetime, str]]:
+    """Checks stored since the cursor (in any event-time order), outside maintenance."""
+    cur = await conn.execute(
+        "SELECT service_id, event_time, status, ingested_at FROM uptime_checks c"
+        " WHERE ingested_at >= %s AND event_time >= %s"
+        f" AND {_outside_maintenance('c', _MINUTE_OF_CHECK)}",
+        (cursor.ingested_at - cursor.overlap, not_before),
+    )
+    rows = await cur.fetchall()
+    if rows:
+        cursor.ingested_at = max(cursor.ingested_at, max(r[3] for r in rows))
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    service_id: str
+    last_check_at: datetime
+    last_status: str
+    tls_expires_at: datetime | None
+
+
+async def service_states(conn: psycopg.AsyncConnection) -> list[ServiceState]:
+    cur = await conn.execute(
+        "SELECT service_id, last_check_at, last_status, tls_expires_at FROM uptime_services"
+        " ORDER BY service_id"
+    )
+    return [ServiceState(*r) for r in await cur.fetchall()]
+
+
+# --- security -----------------------------------------------------------------------------
+
+
+async def security_totals(
+    conn: psycopg.AsyncConnection, start: datetime, end: datetime
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Events per severity and per category in the 5-minute buckets ``[start, end)``."""
+    cur = await conn.execute(
+        "SELECT severity, category, sum(events) FROM security_5m"
+        " WHERE bucket >= %s AND bucket < %s GROUP BY severity, category",
+        (start, end),
+    )
+    by_severity: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    for sev, cat, n in await cur.fetchall():
+        by_severity[sev] = by_severity.get(sev, 0) + int(n)
+        by_category[cat] = by_category.get(cat, 0) + int(n)
+    return by_severity, by_category
+
+
+async def top_targets(
+    conn: psycopg.AsyncConnection, start: datetime, end: datetime, *, by: str, n: int = 10
+) -> list[tuple[str, int]]:
+    """As :func:`ioc.kpi.security.top_targets`, summed by the database."""
+    column = {"agency": "agency_code", "asset": "asset_id"}[by]
+    cur = await conn.execute(
+        f"SELECT {column}, sum(events) FROM security_targets_1h"
+        f" WHERE bucket >= %s AND bucket < %s AND {column} <> ''"
+        f" GROUP BY {column} ORDER BY 2 DESC, 1 LIMIT %s",
+        (start, end, n),
+    )
+    return [(k, int(v)) for k, v in await cur.fetchall()]
+
+
+async def source_activity(
+    conn: psycopg.AsyncConnection, since: datetime
+) -> dict[str, SourceActivity]:
+    cur = await conn.execute(
+        "SELECT source, first_event_at, last_event_at FROM security_sources"
+        " WHERE last_event_at >= %s",
+        (since,),
+    )
+    return {s: SourceActivity(f, last, 0) for s, f, last in await cur.fetchall()}
+
+
+def last_complete_five_minutes(now: datetime) -> tuple[datetime, datetime]:
+    end = floor_to(now, FIVE_MINUTES)
+    return end - FIVE_MINUTES, end
+
+
+# --- snapshots ----------------------------------------------------------------------------
+
+
+async def write_snapshots(conn: psycopg.AsyncConnection, rows: Sequence[KpiRow]) -> None:
+    if not rows:
+        return
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(
+            'INSERT INTO kpi_snapshots (taken_at, scope, key, period, "values")'
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(r.taken_at, r.scope, r.key, r.period, Jsonb(r.values)) for r in rows],
+        )
