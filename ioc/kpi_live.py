@@ -65,7 +65,9 @@ class LiveKpis:
     async def refresh(self, conn: psycopg.AsyncConnection, now: datetime) -> list[KpiRow]:
         """Every KPI row as of ``now`` (a full snapshot; filter for changes downstream)."""
         tree, legal_days = await store.load_catalogue(conn)
-        self._legal_days = legal_days
+        # In place: the book holds ``self._legal_days.get``, so catalogue edits reach it.
+        self._legal_days.clear()
+        self._legal_days.update(legal_days)
         if self.book is None:
             self.book = DossierBook(
                 self.calendar, self._legal_days.get, self.options.at_risk_working_days
