@@ -114,7 +114,8 @@ class DossierBook:
         gone = [d for d, j in self._judged.items() if j.ended_at is not None and j.ended_at < when]
         for dossier_id in gone:
             del self._facts[dossier_id], self._judged[dossier_id]
-        self._periods = {}  # re-sum everything next time
+        if gone:
+            self._periods = {}  # re-sum everything next time
         return len(gone)
 
     # -- internals ---------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from ioc.events import DossierEvent
 from ioc.kpi.dossier_rules import DossierFacts
 from ioc.kpi.security import FIVE_MINUTES, SourceActivity
 from ioc.kpi.snapshot import KpiRow
-from ioc.kpi.uptime import CheckCounts, MaintenanceWindow, floor_to
+from ioc.kpi.uptime import CheckCounts, floor_to
+from ioc.storage.summaries import EPOCH
 from ioc.storage.tables import DOSSIER_EVENTS
 
 # --- catalogue ----------------------------------------------------------------------------
@@ -67,17 +68,6 @@ async def load_catalogue(conn: psycopg.AsyncConnection) -> tuple[AgencyTree | No
     cur = await conn.execute("SELECT code, max_days FROM procedures")
     days = {code: n for code, n in await cur.fetchall()}
     return (AgencyTree(agencies) if agencies else None), days
-
-
-async def maintenance_windows(
-    conn: psycopg.AsyncConnection, since: datetime
-) -> list[MaintenanceWindow]:
-    cur = await conn.execute(
-        "SELECT starts_at, ends_at, service_id, comment FROM maintenance_windows"
-        " WHERE ends_at > %s ORDER BY starts_at",
-        (since,),
-    )
-    return [MaintenanceWindow(*r) for r in await cur.fetchall()]
 
 
 # --- dossiers -----------------------------------------------------------------------------
@@ -178,7 +168,7 @@ async def availability_by_window(
     return out
 
 
-_MINUTE_OF_CHECK = "date_bin('1 minute', c.event_time, TIMESTAMPTZ '1970-01-01 00:00:00+00')"
+_MINUTE_OF_CHECK = f"date_bin('1 minute', c.event_time, {EPOCH})"
 
 
 async def uptime_transitions(
