@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
@@ -16,25 +15,15 @@ from hypothesis import strategies as st
 
 from ioc.dossier_state import fold
 from ioc.events import DossierEvent
-from ioc.storage.migrations import migrate
 from ioc.storage.writer import EventWriter
 from ioc.storage_types import Consumed
 from ioc.streams import DOSSIER
-from tests.support.services import drop_database, new_database
 
 pytestmark = pytest.mark.integration
 
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
 TIMES = [BASE + timedelta(hours=h) for h in (0, 0, 1, 5)]  # repeated on purpose: ties
 RUN = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def database() -> Iterator[str]:
-    url = new_database()
-    migrate(url)
-    yield url
-    drop_database(url)
 
 
 @st.composite

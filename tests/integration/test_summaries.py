@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,24 +16,14 @@ from ioc.events import SecurityEvent, UptimeEvent
 from ioc.kpi.security import category_counts, source_activity, target_counts
 from ioc.kpi.uptime import minute_counts
 from ioc.simulator import ProvinceSimulator
-from ioc.storage.migrations import migrate
 from ioc.storage.summaries import SUMMARY_TABLES, rebuild
 from ioc.storage.writer import EventWriter
 from ioc.storage_types import Consumed
 from ioc.streams import SECURITY, UPTIME
-from tests.support.services import drop_database, new_database
 
 pytestmark = pytest.mark.integration
 
 START = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
-
-
-@pytest.fixture(scope="module")
-def database() -> Iterator[str]:
-    url = new_database()
-    migrate(url)
-    yield url
-    drop_database(url)
 
 
 def simulated(hours: int) -> tuple[list[UptimeEvent], list[SecurityEvent]]:
