@@ -102,10 +102,17 @@ def _aware(value: str) -> datetime:
 def kpi_recompute(
     start: Annotated[str, typer.Option("--from", help="Whole hour with offset.")],
     end: Annotated[str, typer.Option("--to", help="Whole hour with offset.")],
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Snapshot time with offset (default: now)."),
+    ] = None,
     write: Annotated[bool, typer.Option(help="Also store the snapshot in kpi_snapshots.")] = False,
 ) -> None:
     """Rebuild the KPI summaries of [--from, --to) from the raw events with SQL, then print
-    the KPI snapshot as of now (NDJSON), derived from storage alone."""
+    every KPI as it stood at --at (NDJSON), derived from storage alone.
+
+    Events with a later event time are left out, except inside the 5-minute security bucket
+    holding --at, which counts whole (the summaries' finest grain)."""
     import msgspec
     import psycopg
 
@@ -116,6 +123,7 @@ def kpi_recompute(
 
     settings = _settings()
     lo, hi = _aware(start), _aware(end)
+    when = _aware(at) if at is not None else SystemClock().now()
 
     async def go() -> None:
         async with await psycopg.AsyncConnection.connect(
@@ -123,7 +131,7 @@ def kpi_recompute(
         ) as conn:
             written = await rebuild(conn, lo, hi)
             typer.echo(f"rebuilt: {written}", err=True)
-            rows = await live_kpis(settings).refresh(conn, SystemClock().now())
+            rows = await live_kpis(settings, as_of=True).refresh(conn, when)
             if write:
                 await write_snapshots(conn, rows)
         for row in rows:

@@ -60,6 +60,9 @@ class LiveKpis:
     cursor: store.DossierCursor = field(default_factory=store.DossierCursor)
     stored: store.StoredCursor | None = None
     late_checks: int = 0  # set aside by the incident tracker (re-reads of settled ones too)
+    # Recompute: one refresh of a fresh engine reading every input as it stood at ``now``
+    # (events stored since with earlier times count; later event times do not).
+    as_of: bool = False
     _legal_days: dict[str, int] = field(default_factory=dict)
 
     async def refresh(self, conn: psycopg.AsyncConnection, now: datetime) -> list[KpiRow]:
@@ -84,7 +87,7 @@ class LiveKpis:
         year_start = periods_at(now)["year"].start
         # The rolling 24 h reaches into last year for a day after New Year.
         horizon = min(year_start, now - timedelta(days=1))
-        facts = await store.changed_dossier_facts(conn, self.cursor, horizon)
+        facts = await store.changed_dossier_facts(conn, self.cursor, horizon, self._until(now))
         self.book.upsert(facts)
         by_period = await asyncio.to_thread(self.book.counts, now)
         self.book.evict_finished_before(horizon - timedelta(days=1))
@@ -98,7 +101,7 @@ class LiveKpis:
         horizon = bounds["30d"][0] - timedelta(days=1)
         if self.tracker is None or self.stored is None:
             self.tracker = IncidentTracker(self.options.grace, keep=WINDOWS["30d"])
-            checks, read_at = await store.uptime_transitions(conn, horizon)
+            checks, read_at = await store.uptime_transitions(conn, horizon, self._until(now))
             self.stored = store.StoredCursor(read_at)
         else:
             checks = await store.uptime_checks_stored_since(conn, self.stored, horizon)
@@ -107,7 +110,7 @@ class LiveKpis:
         for i in self.tracker.incidents():
             incidents[i.service_id].append(i)
         rows = []
-        states = await store.service_states(conn)
+        states = await store.service_states(conn, self._until(now))
         for state in states:
             sid = state.service_id
             for name, (start, end) in bounds.items():
@@ -146,9 +149,12 @@ class LiveKpis:
             "assets": await store.top_targets(conn, *day, by="asset", n=self.options.top_n),
             "agencies": await store.top_targets(conn, *day, by="agency", n=self.options.top_n),
         }
-        activity = await store.source_activity(conn, now - timedelta(days=30))
+        activity = await store.source_activity(conn, now - timedelta(days=30), self._until(now))
         quiet = quiet_sources(activity, now, self.options.quiet_source_after)
         return security_rows(now, by_window, top, activity, quiet, SEVERITY_RANK, CATEGORIES)
+
+    def _until(self, now: datetime) -> datetime | None:
+        return now if self.as_of else None
 
 
 def _synthetic_tree(codes: Iterable[str]) -> AgencyTree:

@@ -35,7 +35,7 @@ VOLATILE = ("last_check_age_seconds", "silent_seconds")
 SendRows = Callable[[Sequence[KpiRow]], Awaitable[None]]
 
 
-def live_kpis(settings: Settings) -> LiveKpis:
+def live_kpis(settings: Settings, *, as_of: bool = False) -> LiveKpis:
     calendar = WorkCalendar(VN_PUBLIC_HOLIDAYS | set(settings.extra_holidays))
     options = KpiOptions(
         at_risk_working_days=settings.kpi_at_risk_working_days,
@@ -43,7 +43,7 @@ def live_kpis(settings: Settings) -> LiveKpis:
         silent_probe_after=timedelta(seconds=settings.kpi_silent_probe_seconds),
         quiet_source_after=timedelta(seconds=settings.kpi_quiet_source_seconds),
     )
-    return LiveKpis(calendar, options)
+    return LiveKpis(calendar, options, as_of=as_of)
 
 
 class KpiPublisher:

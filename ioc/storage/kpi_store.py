@@ -85,19 +85,27 @@ class DossierCursor:
 
 
 async def changed_dossier_facts(
-    conn: psycopg.AsyncConnection, cursor: DossierCursor, active_since: datetime
+    conn: psycopg.AsyncConnection,
+    cursor: DossierCursor,
+    active_since: datetime,
+    until: datetime | None = None,
 ) -> list[DossierFacts]:
     """Facts of every dossier changed since the cursor (all active ones on the first call).
 
     ``updated_at`` is the writing transaction's start, so a row can become visible after a later
     one; re-reading an ``overlap`` behind the newest change catches it (facts are replaced, so a
     re-read is harmless). Active: any status change since ``active_since``, or still open.
+    ``until`` (first call only) reads history as it stood then: later events are left out.
     """
     if cursor.updated_at is None:
         cur = await conn.execute(
-            "SELECT dossier_id, updated_at FROM dossiers WHERE status_at >= %s OR status = ANY(%s)",
-            (active_since, list(_OPEN_STATUSES)),
+            "SELECT dossier_id, updated_at FROM dossiers"
+            " WHERE (status_at >= %s OR status = ANY(%s))"
+            " AND (%s::timestamptz IS NULL OR first_event_at <= %s)",
+            (active_since, list(_OPEN_STATUSES), until, until),
         )
+    elif until is not None:
+        raise ValueError("an as-of read is a first read: use a fresh cursor")
     else:
         cur = await conn.execute(
             "SELECT dossier_id, updated_at FROM dossiers WHERE updated_at >= %s",
@@ -112,8 +120,9 @@ async def changed_dossier_facts(
     events: dict[str, list[DossierEvent]] = {}
     for start in range(0, len(ids), 5000):
         cur = await conn.execute(
-            f"SELECT {cols} FROM dossier_events WHERE dossier_id = ANY(%s)",
-            (ids[start : start + 5000],),
+            f"SELECT {cols} FROM dossier_events WHERE dossier_id = ANY(%s)"
+            " AND (%s::timestamptz IS NULL OR event_time <= %s)",
+            (ids[start : start + 5000], until, until),
         )
         for row in await cur.fetchall():
             e = msgspec.convert(dict(zip(_DOSSIER_COLUMNS, row, strict=True)), DossierEvent)
@@ -172,11 +181,11 @@ _MINUTE_OF_CHECK = f"date_bin('1 minute', c.event_time, {EPOCH})"
 
 
 async def uptime_transitions(
-    conn: psycopg.AsyncConnection, since: datetime
+    conn: psycopg.AsyncConnection, since: datetime, until: datetime | None = None
 ) -> tuple[list[tuple[str, datetime, str]], datetime]:
     """Each service's first check from ``since`` on and every change of status after it
-    (all the incident scan needs), outside maintenance; and the database time of the read,
-    from which :func:`uptime_checks_stored_since` continues."""
+    (all the incident scan needs), outside maintenance, up to ``until`` if given; and the
+    database time of the read, from which :func:`uptime_checks_stored_since` continues."""
     cur = await conn.execute("SELECT now()")
     row = await cur.fetchone()
     assert row is not None
@@ -185,9 +194,10 @@ async def uptime_transitions(
         " SELECT service_id, event_time, status, lag(status) OVER"
         " (PARTITION BY service_id ORDER BY event_time, status) AS prev"
         " FROM uptime_checks c"
-        f" WHERE event_time >= %s AND {_outside_maintenance('c', _MINUTE_OF_CHECK)}"
+        " WHERE event_time >= %s AND (%s::timestamptz IS NULL OR event_time <= %s)"
+        f" AND {_outside_maintenance('c', _MINUTE_OF_CHECK)}"
         ") t WHERE prev IS DISTINCT FROM status ORDER BY event_time",
-        (since,),
+        (since, until, until),
     )
     return [(r[0], r[1], r[2]) for r in await cur.fetchall()], row[0]
 
@@ -225,11 +235,30 @@ class ServiceState:
     tls_expires_at: datetime | None
 
 
-async def service_states(conn: psycopg.AsyncConnection) -> list[ServiceState]:
-    cur = await conn.execute(
-        "SELECT service_id, last_check_at, last_status, tls_expires_at FROM uptime_services"
-        " ORDER BY service_id"
-    )
+async def service_states(
+    conn: psycopg.AsyncConnection, until: datetime | None = None
+) -> list[ServiceState]:
+    """Each service's latest check and certificate expiry: kept by the writer, or as they
+    stood at ``until``, read from the raw checks with the same tie rules (two index probes
+    per service)."""
+    if until is None:
+        cur = await conn.execute(
+            "SELECT service_id, last_check_at, last_status, tls_expires_at FROM uptime_services"
+            " ORDER BY service_id"
+        )
+    else:
+        cur = await conn.execute(
+            "SELECT s.service_id, c.event_time, c.status, t.tls_expires_at"
+            " FROM uptime_services s"
+            " CROSS JOIN LATERAL (SELECT event_time, status FROM uptime_checks"
+            "   WHERE service_id = s.service_id AND event_time <= %(until)s"
+            "   ORDER BY event_time DESC, status DESC LIMIT 1) c"
+            " LEFT JOIN LATERAL (SELECT tls_expires_at FROM uptime_checks"
+            "   WHERE service_id = s.service_id AND event_time <= %(until)s"
+            "   AND tls_expires_at IS NOT NULL ORDER BY event_time DESC LIMIT 1) t ON true"
+            " ORDER BY s.service_id",
+            {"until": until},
+        )
     return [ServiceState(*r) for r in await cur.fetchall()]
 
 
@@ -268,13 +297,24 @@ async def top_targets(
 
 
 async def source_activity(
-    conn: psycopg.AsyncConnection, since: datetime
+    conn: psycopg.AsyncConnection, since: datetime, until: datetime | None = None
 ) -> dict[str, SourceActivity]:
-    cur = await conn.execute(
-        "SELECT source, first_event_at, last_event_at FROM security_sources"
-        " WHERE last_event_at >= %s",
-        (since,),
-    )
+    """Sources heard from since ``since``: kept by the writer, or as they stood at ``until``
+    (the newest event at or before it, one index probe per source; first seen = last)."""
+    if until is None:
+        cur = await conn.execute(
+            "SELECT source, first_event_at, last_event_at FROM security_sources"
+            " WHERE last_event_at >= %s",
+            (since,),
+        )
+    else:
+        cur = await conn.execute(
+            "SELECT source, last, last FROM security_sources s"
+            " CROSS JOIN LATERAL (SELECT max(event_time) AS last FROM security_events e"
+            "   WHERE e.source = s.source AND event_time >= %s AND event_time <= %s) l"
+            " WHERE last IS NOT NULL",
+            (since, until),
+        )
     return {s: SourceActivity(f, last, 0) for s, f, last in await cur.fetchall()}
 
 

@@ -14,9 +14,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ioc.storage.migrations import migrate
-from tests.integration.test_worker_ingest import count, produce
 from tests.support import events as ev
-from tests.support.services import Stack, WorkerProcess, wait_for
+from tests.support.services import Stack, WorkerProcess, count, produce, wait_for
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration

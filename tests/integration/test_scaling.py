@@ -10,9 +10,8 @@ import psycopg
 import pytest
 
 from ioc.dossier_state import fold
-from tests.integration.test_worker_ingest import count, produce
 from tests.support import events as ev
-from tests.support.services import Stack, WorkerProcess, free_port, wait_for
+from tests.support.services import Stack, WorkerProcess, count, free_port, produce, wait_for
 
 pytestmark = pytest.mark.integration
 

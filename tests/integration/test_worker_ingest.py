@@ -19,44 +19,15 @@ import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from ioc.broker import consumer_settings, ensure_topics
+from ioc.broker import consumer_settings
 from ioc.clock import SystemClock
 from ioc.dossier_state import fold
-from ioc.producer import EventProducer
 from ioc.streams import BY_NAME, DEADLETTER_TOPIC
 from ioc.validation import EventParser, Rejection
 from tests.support import events as ev
-from tests.support.services import Stack, WorkerProcess, wait_for
+from tests.support.services import Stack, WorkerProcess, count, counts, produce, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def produce(stack: Stack, records: list[tuple[str, bytes | None, bytes]]) -> None:
-    async def go() -> None:
-        await ensure_topics(stack.settings)
-        producer = EventProducer(stack.settings)
-        await producer.start()
-        try:
-            for i in range(0, len(records), 2000):
-                await producer.send_many(records[i : i + 2000])
-        finally:
-            await producer.stop()
-
-    asyncio.run(go())
-
-
-def count(stack: Stack, table: str) -> int:
-    with psycopg.connect(stack.database_url) as conn:
-        try:
-            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-        except psycopg.errors.UndefinedTable:
-            return -1
-        return int(row[0]) if row else 0
-
-
-def counts(stack: Stack) -> dict[str, int]:
-    tables = ("dossier_events", "dossiers", "uptime_checks", "security_events", "dead_letters")
-    return {t: count(stack, t) for t in tables}
 
 
 def dead_letter_topic_messages(stack: Stack) -> list[bytes]:

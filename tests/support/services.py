@@ -7,6 +7,7 @@ with ``ioc migrate``'s code and dropped afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -22,7 +23,9 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import make_conninfo
 
+from ioc.broker import ensure_topics
 from ioc.config import Settings
+from ioc.producer import EventProducer
 from ioc.services.postgres import drop_database, ensure_database
 from ioc.services.processes import child_dies_with_parent
 from ioc.services.tansu import TansuBroker
@@ -86,6 +89,36 @@ class Stack:
     def close(self) -> None:
         self.broker.stop()
         drop_database(self.database_url)
+
+
+def produce(stack: Stack, records: list[tuple[str, bytes | None, bytes]]) -> None:
+    """Send records to the stack's broker (topics created first), acknowledged."""
+
+    async def go() -> None:
+        await ensure_topics(stack.settings)
+        producer = EventProducer(stack.settings)
+        await producer.start()
+        try:
+            for i in range(0, len(records), 2000):
+                await producer.send_many(records[i : i + 2000])
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
+
+
+def count(stack: Stack, table: str) -> int:
+    with psycopg.connect(stack.database_url) as conn:
+        try:
+            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return -1
+        return int(row[0]) if row else 0
+
+
+def counts(stack: Stack) -> dict[str, int]:
+    tables = ("dossier_events", "dossiers", "uptime_checks", "security_events", "dead_letters")
+    return {t: count(stack, t) for t in tables}
 
 
 def start_stack(tmp: Path) -> Stack:
