@@ -111,8 +111,8 @@ def kpi_recompute(
     """Rebuild the KPI summaries of [--from, --to) from the raw events with SQL, then print
     every KPI as it stood at --at (NDJSON), derived from storage alone.
 
-    Events with a later event time are left out, except inside the 5-minute security bucket
-    holding --at, which counts whole (the summaries' finest grain)."""
+    Events with a later event time are left out, except inside the security buckets holding
+    --at (5 minutes for counts, an hour for the top lists), which count whole."""
     import msgspec
     import psycopg
 
