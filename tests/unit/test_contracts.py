@@ -30,7 +30,7 @@ from jsonschema import Draft202012Validator
 from ioc import events
 from ioc.clock import ManualClock
 from ioc.events import Channel, DossierStatus
-from ioc.streams import DEADLETTER_TOPIC, STREAMS, Stream
+from ioc.streams import DEADLETTER_TOPIC, KPI_TOPIC, STREAMS, Stream
 from ioc.validation import EventParser, Rejection, TimeBounds
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +48,7 @@ TIMESTAMP_PATTERN = (
 )
 
 DEADLETTER = DEADLETTER_TOPIC.removeprefix("ioc.")  # "deadletter.v1"
+KPI = KPI_TOPIC.removeprefix("ioc.")  # "kpi.v1": its own tests in test_kpi_contract.py
 
 
 def contract_name(stream: Stream) -> str:
@@ -200,7 +201,7 @@ def test_format_checker_really_checks_timestamps_and_addresses() -> None:
     assert not FORMAT_CHECKER.conforms("999.1.1.1", "ipv4")
 
 
-@pytest.mark.parametrize("name", [*CONTRACTS, DEADLETTER])
+@pytest.mark.parametrize("name", [*CONTRACTS, DEADLETTER, KPI])
 def test_every_published_schema_is_a_documented_closed_draft_2020_12_schema(name: str) -> None:
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
@@ -296,7 +297,7 @@ def test_address_fields_accept_only_ipv4_or_ipv6_in_the_schema_too() -> None:
         assert props[field_name]["anyOf"] == [{"format": "ipv4"}, {"format": "ipv6"}]
 
 
-@pytest.mark.parametrize("name", [*CONTRACTS, DEADLETTER])
+@pytest.mark.parametrize("name", [*CONTRACTS, DEADLETTER, KPI])
 def test_every_timestamp_in_the_contracts_requires_an_explicit_offset(name: str) -> None:
     schema = load_schema(name)
     timestamps = [
