@@ -23,7 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from aiokafka import AIOKafkaConsumer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import make_conninfo
 
 from ioc.batch import RawRecord
@@ -75,6 +78,24 @@ def stored(url: str, table: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
         return int(row[0]) if row else 0
+
+
+def median_run(runs: list[PipelineRun]) -> PipelineRun:
+    return sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
+
+
+def empty(url: str) -> None:
+    """Every table a worker writes, emptied (partitions kept)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+                " AND c.relname <> 'ioc_schema_migrations'"
+            )
+        ]
+        conn.execute(f"TRUNCATE {', '.join(tables)}")
 
 
 def fresh_db(tag: str) -> str:
@@ -150,6 +171,31 @@ async def run_handler(settings: Settings, stream: Stream, n: int, url: str) -> f
     return n / (end - first)
 
 
+@dataclass(frozen=True)
+class PipelineRun:
+    rate: float  # events/s from the first stored row to the last
+    mean_batch: float  # records per batch, from the worker's own histogram
+    write_share: float  # time in batch writes (COPY, summaries, commit) over the run
+
+    def detail(self) -> str:
+        return f"(mean batch {self.mean_batch:,.0f}, writes {self.write_share:.0%} of the run)"
+
+
+def scrape(port: int, stream: str) -> dict[str, float]:
+    """The worker's batch-size and write-time sums for ``stream``."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("stream") == stream and sample.name in (
+                "ioc_batch_size_sum",
+                "ioc_batch_size_count",
+                "ioc_batch_write_seconds_sum",
+            ):
+                out[sample.name] = sample.value
+    return out
+
+
 def run_pipeline(
     broker: TansuBroker,
     stream: Stream,
@@ -159,15 +205,17 @@ def run_pipeline(
     engine: str,
     batch_max: int,
     kpi: bool = True,
-) -> float:
+    run: int = 0,
+) -> PipelineRun:
+    port = free_port()
     env = {
         **os.environ,
         "IOC_KAFKA_URL": broker.url,
         "IOC_BROKER_FLAVOR": "tansu",
         "IOC_DATABASE_URL": url,
         "IOC_STATE_DIR": str(state),
-        "IOC_METRICS_PORT": "0",
-        "IOC_APP_ID": f"bench-{engine}-kpi-{'on' if kpi else 'off'}",
+        "IOC_METRICS_PORT": str(port),
+        "IOC_APP_ID": f"bench-{engine}-kpi-{'on' if kpi else 'off'}-{run}",
         "IOC_KPI": "on" if kpi else "off",
         "IOC_LOG_LEVEL": "warning",
         "IOC_INGEST_ENGINE": engine,
@@ -190,7 +238,14 @@ def run_pipeline(
             if c and not first:
                 first = time.perf_counter()
             if c >= n:
-                return n / (time.perf_counter() - first)
+                elapsed = time.perf_counter() - first
+                m = scrape(port, stream.name)
+                batches = m.get("ioc_batch_size_count", 0) or 1
+                return PipelineRun(
+                    n / elapsed,
+                    m.get("ioc_batch_size_sum", 0) / batches,
+                    m.get("ioc_batch_write_seconds_sum", 0) / elapsed,
+                )
             time.sleep(0.05)
         raise RuntimeError("pipeline did not finish; see worker.log")
     finally:
@@ -230,6 +285,7 @@ def main() -> None:
     ap.add_argument("--stream", choices=sorted(BY_NAME), default="security")
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--batch-max", type=int, default=5000, help="IOC_BATCH_MAX for the worker")
+    ap.add_argument("--repeat", type=int, default=3, help="KPI off/on runs, alternated")
     args = ap.parse_args()
     stream = BY_NAME[args.stream]
     state = Path(tempfile.mkdtemp(prefix="ioc-bench-"))
@@ -260,26 +316,41 @@ def main() -> None:
             f"handler   (getmany + validation + idempotent COPY) {hand:>8,.0f} events/s"
             f"  = {hand / base:.2f}x baseline"
         )
-        off = run_pipeline(
-            broker, stream, args.events, urls["kpi_off"], state, "batch", args.batch_max, False
+        # KPI off and on alternate, each run on emptied tables: this machine's spread between
+        # runs is larger than the effect, so the medians are compared.
+        off_runs: list[PipelineRun] = []
+        on_runs: list[PipelineRun] = []
+        for run in range(args.repeat):
+            for kpi, runs, url in (
+                (False, off_runs, urls["kpi_off"]),
+                (True, on_runs, urls["batch"]),
+            ):
+                empty(url)
+                runs.append(
+                    run_pipeline(
+                        broker, stream, args.events, url, state, "batch", args.batch_max, kpi, run
+                    )
+                )
+        for label, runs in (
+            ("batched, IOC_KPI=off", off_runs),
+            ("batched, IOC_KPI=on (default)", on_runs),
+        ):
+            mid = median_run(runs)
+            print(
+                f"pipeline  ioc worker, {label:<34} {mid.rate:>8,.0f} events/s"
+                f"  = {mid.rate / base:.2f}x baseline {mid.detail()}"
+            )
+            print(f"          runs: {', '.join(f'{r.rate:,.0f}' for r in runs)}")
+        off, on = median_run(off_runs), median_run(on_runs)
+        print(f"          KPI cost: {1 - on.rate / off.rate:.0%} of throughput (medians)")
+        empty(urls["agents"])
+        pipe = run_pipeline(
+            broker, stream, args.events, urls["agents"], state, "agents", args.batch_max
         )
         print(
-            f"pipeline  ioc worker, {'batched, IOC_KPI=off':<34} {off:>8,.0f} events/s"
-            f"  = {off / base:.2f}x baseline"
+            f"pipeline  ioc worker, {'one Faust agent per stream':<34} {pipe.rate:>8,.0f} events/s"
+            f"  = {pipe.rate / base:.2f}x baseline {pipe.detail()}"
         )
-        for engine, label in (
-            ("batch", "batched, IOC_KPI=on (default)"),
-            ("agents", "one Faust agent per stream"),
-        ):
-            pipe = run_pipeline(
-                broker, stream, args.events, urls[engine], state, engine, args.batch_max
-            )
-            print(
-                f"pipeline  ioc worker, {label:<34} {pipe:>8,.0f} events/s"
-                f"  = {pipe / base:.2f}x baseline"
-            )
-            if engine == "batch":
-                print(f"          KPI cost: {1 - pipe / off:.0%} of throughput with KPIs off")
     finally:
         for url in urls.values():
             drop_database(url)

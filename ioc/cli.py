@@ -143,6 +143,87 @@ def kpi_recompute(
         raise typer.BadParameter(str(exc)) from None
 
 
+maintenance_app = typer.Typer(
+    help="Declared maintenance windows: left out of availability and incidents.",
+    no_args_is_help=True,
+)
+app.add_typer(maintenance_app, name="maintenance")
+
+
+@maintenance_app.command("add")
+def maintenance_add(
+    start: Annotated[str, typer.Option("--from", help="Start, with offset.")],
+    end: Annotated[str, typer.Option("--to", help="End (excluded), with offset.")],
+    author: Annotated[str, typer.Option(help="Who declares it.")],
+    service: Annotated[
+        str | None, typer.Option(help="The service_id (default: every service).")
+    ] = None,
+    comment: Annotated[str, typer.Option(help="Why: shown to operators.")] = "",
+) -> None:
+    """Declare a maintenance window; prints its id. Applies at the next KPI refresh, also to
+    the past (a window declared after the fact)."""
+    import psycopg
+
+    from ioc.storage.maintenance_windows import declare
+
+    settings = _settings()
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        try:
+            w = declare(
+                conn, _aware(start), _aware(end), author, service_id=service, comment=comment
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    typer.echo(f"{w.id}\t{w.service_id or '*'}\t{w.starts_at.isoformat()}\t{w.ends_at.isoformat()}")
+
+
+@maintenance_app.command("list")
+def maintenance_list(
+    all_windows: Annotated[bool, typer.Option("--all", help="Also windows that are over.")] = False,
+) -> None:
+    """Windows running or to come (all with --all): id, service (* = all), start, end,
+    author, comment; tab-separated."""
+    import psycopg
+
+    from ioc.clock import SystemClock
+    from ioc.storage.maintenance_windows import listed
+
+    settings = _settings()
+    with psycopg.connect(settings.database_url) as conn:
+        windows = listed(conn, ending_after=None if all_windows else SystemClock().now())
+    for w in windows:
+        typer.echo(
+            "\t".join(
+                (
+                    str(w.id),
+                    w.service_id or "*",
+                    w.starts_at.isoformat(),
+                    w.ends_at.isoformat(),
+                    w.author,
+                    w.comment,
+                )
+            )
+        )
+
+
+@maintenance_app.command("end")
+def maintenance_end(window_id: Annotated[int, typer.Argument(help="The window's id.")]) -> None:
+    """End a window now: a running one is cut short, one still to come is withdrawn."""
+    import psycopg
+
+    from ioc.clock import SystemClock
+    from ioc.storage.maintenance_windows import end
+
+    settings = _settings()
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        try:
+            outcome = end(conn, window_id, SystemClock().now())
+        except LookupError as exc:
+            typer.secho(str(exc), fg="red", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"{window_id}: {outcome}")
+
+
 @app.command()
 def topics() -> None:
     """Create the pipeline's topics with the configured partition counts."""

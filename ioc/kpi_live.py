@@ -64,6 +64,7 @@ class LiveKpis:
     # (events stored since with earlier times count; later event times do not).
     as_of: bool = False
     _legal_days: dict[str, int] = field(default_factory=dict)
+    _maintenance: str | None = None  # digest of the maintenance windows the tracker applied
 
     async def refresh(self, conn: psycopg.AsyncConnection, now: datetime) -> list[KpiRow]:
         """Every KPI row as of ``now`` (a full snapshot; filter for changes downstream)."""
@@ -99,6 +100,11 @@ class LiveKpis:
         bounds = {name: window_bounds(now, length) for name, length in WINDOWS.items()}
         counts = await store.availability_by_window(conn, bounds)
         horizon = bounds["30d"][0] - timedelta(days=1)
+        maintenance = await store.maintenance_version(conn)
+        if maintenance != self._maintenance:
+            # A window declared, cut short or withdrawn may cover checks the tracker has
+            # already applied: start again from storage (the checks of 31 days, once).
+            self.tracker, self._maintenance = None, maintenance
         if self.tracker is None or self.stored is None:
             self.tracker = IncidentTracker(self.options.grace, keep=WINDOWS["30d"])
             checks, read_at = await store.uptime_transitions(conn, horizon, self._until(now))

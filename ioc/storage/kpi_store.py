@@ -177,6 +177,17 @@ async def availability_by_window(
     return out
 
 
+async def maintenance_version(conn: psycopg.AsyncConnection) -> str:
+    """A digest of every declared maintenance window: changes whenever one is added, cut
+    short or withdrawn (the table is small; the incident tracker re-reads on a change)."""
+    cur = await conn.execute(
+        "SELECT coalesce(md5(string_agg(concat_ws('|', id, service_id, starts_at, ends_at), ','"
+        " ORDER BY id)), '') FROM maintenance_windows"
+    )
+    row = await cur.fetchone()
+    return str(row[0]) if row else ""
+
+
 _MINUTE_OF_CHECK = f"date_bin('1 minute', c.event_time, {EPOCH})"
 
 

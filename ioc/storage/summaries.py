@@ -186,7 +186,6 @@ async def add_uptime(conn: psycopg.AsyncConnection, events: Sequence[UptimeEvent
         (s, b, c.checks, c.up, c.degraded, c.down, c.latency_ms_sum, c.latency_samples)
         for (s, b), c in minutes
     ]
-    await conn.execute(_UPTIME_1M, _columns(rows))
     services: dict[str, list[Any]] = {}
     for e in events:
         tls_seen = e.event_time if e.tls_expires_at is not None else None
@@ -205,7 +204,11 @@ async def add_uptime(conn: psycopg.AsyncConnection, events: Sequence[UptimeEvent
             row[1], row[2] = e.event_time, e.status
         if tls_seen is not None and (row[4] is None or tls_seen > row[4]):
             row[3], row[4] = e.tls_expires_at, tls_seen
-    await conn.execute(_UPTIME_SERVICES, _columns([(s, *v) for s, v in sorted(services.items())]))
+    async with conn.pipeline():  # one round trip for both
+        await conn.execute(_UPTIME_1M, _columns(rows))
+        await conn.execute(
+            _UPTIME_SERVICES, _columns([(s, *v) for s, v in sorted(services.items())])
+        )
 
 
 async def add_security(conn: psycopg.AsyncConnection, events: Sequence[SecurityEvent]) -> None:
@@ -233,15 +236,17 @@ async def add_security(conn: psycopg.AsyncConnection, events: Sequence[SecurityE
         elif e.event_time > seen[1]:
             seen[1] = e.event_time
     at = _bucket_times({k[0] for k in five} | {k[0] for k in hourly})
-    await conn.execute(
-        _SECURITY_5M, _columns([(at[k[0]], *k[1:], n) for k, n in sorted(five.items())])
-    )
-    await conn.execute(
-        _SECURITY_TARGETS, _columns([(at[k[0]], *k[1:], n) for k, n in sorted(hourly.items())])
-    )
-    await conn.execute(
-        _SECURITY_SOURCES, _columns([(src, *v) for src, v in sorted(sources.items())])
-    )
+    async with conn.pipeline():  # one round trip for the three: batches can be small
+        await conn.execute(
+            _SECURITY_5M, _columns([(at[k[0]], *k[1:], n) for k, n in sorted(five.items())])
+        )
+        await conn.execute(
+            _SECURITY_TARGETS,
+            _columns([(at[k[0]], *k[1:], n) for k, n in sorted(hourly.items())]),
+        )
+        await conn.execute(
+            _SECURITY_SOURCES, _columns([(src, *v) for src, v in sorted(sources.items())])
+        )
 
 
 def _bucket_times(seconds: set[int]) -> dict[int, datetime]:
