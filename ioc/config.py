@@ -49,6 +49,7 @@ class Settings:
     kpi_at_risk_working_days: int = 2
     kpi_silent_probe_seconds: int = 300
     kpi_quiet_source_seconds: int = 1800
+    kpi_history_days: int = 90
     extra_holidays: tuple[date, ...] = ()
 
     def partitions_for(self, stream: str) -> int:
@@ -126,6 +127,9 @@ class Settings:
             ),
             kpi_quiet_source_seconds=_int(
                 env, "IOC_KPI_QUIET_SOURCE_SECONDS", defaults.kpi_quiet_source_seconds, minimum=1
+            ),
+            kpi_history_days=_int(
+                env, "IOC_KPI_HISTORY_DAYS", defaults.kpi_history_days, minimum=1
             ),
             extra_holidays=_dates(env, "IOC_HOLIDAYS"),
         )

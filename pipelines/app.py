@@ -95,7 +95,10 @@ def create_app(
         """Partitions ahead, retention: at start-up and then hourly."""
         try:
             for change in await run_maintenance(
-                settings.database_url, settings.retention_days, clock.now()
+                settings.database_url,
+                settings.retention_days,
+                clock.now(),
+                kpi_history_days=settings.kpi_history_days,
             ):
                 log.info("maintenance: %s", change)
         except psycopg.Error as exc:  # the next run tries again; ingest is not affected

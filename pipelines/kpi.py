@@ -23,12 +23,12 @@ from ioc.kpi.holidays import VN_PUBLIC_HOLIDAYS
 from ioc.kpi.snapshot import ChangeFilter, KpiRow
 from ioc.kpi_live import KpiOptions, LiveKpis
 from ioc.metrics import KpiGauges
-from ioc.storage.kpi_store import write_snapshots
+from ioc.storage.kpi_store import publish_snapshot
 from ioc.storage.writer import with_connection_defaults
 
 log = logging.getLogger(__name__)
 
-KPI_LOCK = 0x10C_0003
+KPI_LOCK = 0x10C_0004
 # Values that move with the clock alone; comparing them would make every row change.
 VOLATILE = ("last_check_age_seconds", "silent_seconds")
 
@@ -77,7 +77,7 @@ class KpiPublisher:
             now = self.clock.now()
             rows = await self.live.refresh(conn, now)
             changed = self.changes(rows, volatile=VOLATILE)
-            await write_snapshots(conn, changed)
+            await publish_snapshot(conn, rows, changed)
             await self.send(changed)
             self.gauges.update(rows)
             self.gauges.refresh_seconds.observe(time.perf_counter() - started)

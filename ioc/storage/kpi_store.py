@@ -337,12 +337,41 @@ def last_complete_five_minutes(now: datetime) -> tuple[datetime, datetime]:
 # --- snapshots ----------------------------------------------------------------------------
 
 
+_HISTORY = (
+    'INSERT INTO kpi_snapshots (taken_at, scope, key, period, "values")'
+    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+_CURRENT = (
+    'INSERT INTO kpi_current (taken_at, scope, key, period, "values")'
+    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, key, period) DO UPDATE"
+    ' SET taken_at = EXCLUDED.taken_at, "values" = EXCLUDED."values"'
+)
+
+
+def _params(rows: Sequence[KpiRow]) -> list[tuple[Any, ...]]:
+    return [(r.taken_at, r.scope, r.key, r.period, Jsonb(r.values)) for r in rows]
+
+
 async def write_snapshots(conn: psycopg.AsyncConnection, rows: Sequence[KpiRow]) -> None:
+    """Add rows to the history (``kpi_snapshots``)."""
     if not rows:
         return
     async with conn.transaction(), conn.cursor() as cur:
-        await cur.executemany(
-            'INSERT INTO kpi_snapshots (taken_at, scope, key, period, "values")'
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [(r.taken_at, r.scope, r.key, r.period, Jsonb(r.values)) for r in rows],
+        await cur.executemany(_HISTORY, _params(rows))
+
+
+async def publish_snapshot(
+    conn: psycopg.AsyncConnection, full: Sequence[KpiRow], changed: Sequence[KpiRow]
+) -> None:
+    """One refresh, atomically: the changed rows into the history, every row into
+    ``kpi_current``, and series the snapshot no longer has (a service gone with retention, an
+    agency removed from the catalogue) out of it."""
+    if not full:
+        return
+    async with conn.transaction(), conn.cursor() as cur:
+        if changed:
+            await cur.executemany(_HISTORY, _params(changed))
+        await cur.executemany(_CURRENT, _params(full))
+        await cur.execute(
+            "DELETE FROM kpi_current WHERE taken_at < %s", (min(r.taken_at for r in full),)
         )

@@ -21,6 +21,7 @@ from ioc.partitioning import (
     plan_partitions,
     span_containing,
 )
+from ioc.storage.summaries import SUMMARY_TABLES
 from ioc.storage.tables import EVENT_TABLES, MODE_QUERY, EventTable, retention_days
 
 log = logging.getLogger(__name__)
@@ -141,13 +142,21 @@ MAINTENANCE_LOCK = 0x10C_0002
 
 
 async def run_maintenance(
-    conninfo: str, configured_retention_days: int, now: datetime
+    conninfo: str,
+    configured_retention_days: int,
+    now: datetime,
+    *,
+    kpi_history_days: int | None = None,
 ) -> list[str]:
-    """Partitions ahead and retention for every event table; returns what it changed.
+    """Partitions ahead and retention for every event table, its summaries and the KPI
+    history; returns what it changed.
 
     Safe to run from every worker at once: one holds an advisory lock, the others skip.
-    Plain PostgreSQL: create the coming partitions, drop those past retention.
-    TimescaleDB: make each retention policy match the configured number of days.
+    Plain PostgreSQL: create the coming partitions, drop those past retention, delete summary
+    buckets and snapshots past theirs. TimescaleDB: make each retention policy match the
+    configured number of days. A summary keeps as long as the raw table it summarises (so
+    ``ioc kpi recompute`` can always re-derive it); ``kpi_snapshots`` keeps
+    ``kpi_history_days`` (None: forever).
     """
     changes: list[str] = []
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
@@ -160,7 +169,7 @@ async def run_maintenance(
             for table in EVENT_TABLES.values():
                 days = retention_days(table, configured_retention_days)
                 if mode == "timescale":
-                    if await _reconcile_retention_policy(conn, table, days):
+                    if await _reconcile_retention_policy(conn, table.name, days):
                         changes.append(f"{table.name}: retention {days or 'forever'} days")
                     continue
                 keeper = PartitionKeeper(table)
@@ -169,29 +178,52 @@ async def run_maintenance(
                 if days is not None:
                     dropped = await keeper.drop_expired(conn, now, timedelta(days=days))
                     changes += [f"dropped {s.name}" for s in dropped]
+            for name, column, days in _kept_tables(configured_retention_days, kpi_history_days):
+                if mode == "timescale":
+                    if await _reconcile_retention_policy(conn, name, days):
+                        changes.append(f"{name}: retention {days or 'forever'} days")
+                elif days is not None:
+                    cur = await conn.execute(
+                        sql.SQL("DELETE FROM {} WHERE {} < %s").format(
+                            sql.Identifier(name), sql.Identifier(column)
+                        ),
+                        (now - timedelta(days=days),),
+                    )
+                    if cur.rowcount:
+                        changes.append(f"{name}: deleted {cur.rowcount} rows past {days} days")
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (MAINTENANCE_LOCK,))
     return changes
 
 
+def _kept_tables(
+    configured_retention_days: int, kpi_history_days: int | None
+) -> list[tuple[str, str, int | None]]:
+    """(table, time column, days kept) of the KPI tables with a time axis."""
+    kept: list[tuple[str, str, int | None]] = [
+        (t.name, "bucket", retention_days(EVENT_TABLES[t.stream_table], configured_retention_days))
+        for t in SUMMARY_TABLES
+        if t.bucket is not None
+    ]
+    return [*kept, ("kpi_snapshots", "taken_at", kpi_history_days)]
+
+
 async def _reconcile_retention_policy(
-    conn: psycopg.AsyncConnection, table: EventTable, days: int | None
+    conn: psycopg.AsyncConnection, name: str, days: int | None
 ) -> bool:
     cur = await conn.execute(
         "SELECT config->>'drop_after' FROM timescaledb_information.jobs"
         " WHERE proc_name = 'policy_retention' AND hypertable_name = %s",
-        (table.name,),
+        (name,),
     )
     row = await cur.fetchone()
     current = row[0] if row else None
     wanted = f"{days} days" if days is not None else None
     if current == wanted:
         return False
-    await conn.execute(
-        "SELECT remove_retention_policy(%s::regclass, if_exists => true)", (table.name,)
-    )
+    await conn.execute("SELECT remove_retention_policy(%s::regclass, if_exists => true)", (name,))
     if days is not None:
         await conn.execute(
-            "SELECT add_retention_policy(%s::regclass, %s::interval)", (table.name, wanted)
+            "SELECT add_retention_policy(%s::regclass, %s::interval)", (name, wanted)
         )
     return True

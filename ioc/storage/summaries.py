@@ -26,7 +26,6 @@ from typing import Any
 import psycopg
 
 from ioc.events import SecurityEvent, UptimeEvent
-from ioc.kpi.uptime import minute_counts
 
 EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
 
@@ -53,7 +52,7 @@ SUMMARY_TABLES: tuple[SummaryTable, ...] = (
         down            integer NOT NULL,
         latency_ms_sum  double precision NOT NULL,
         latency_samples integer NOT NULL,
-        PRIMARY KEY (service_id, bucket)
+        PRIMARY KEY (bucket, service_id)
         """,
     ),
     SummaryTable(
@@ -110,7 +109,7 @@ BY_NAME = {t.name: t for t in SUMMARY_TABLES}
 
 
 def _unnest(types: Sequence[str]) -> str:
-    return ", ".join(f"%s::{t}[]" for t in types)
+    return ", ".join(f"%b::{t}[]" for t in types)
 
 
 _UPTIME_1M_TYPES = ["text", "timestamptz", "int", "int", "int", "int", "float8", "int"]
@@ -118,7 +117,7 @@ _UPTIME_1M = f"""
 INSERT INTO uptime_1m (service_id, bucket, checks, up, degraded, down, latency_ms_sum,
                        latency_samples)
 SELECT * FROM unnest({_unnest(_UPTIME_1M_TYPES)})
-ON CONFLICT (service_id, bucket) DO UPDATE SET
+ON CONFLICT (bucket, service_id) DO UPDATE SET
     checks = uptime_1m.checks + EXCLUDED.checks,
     up = uptime_1m.up + EXCLUDED.up,
     degraded = uptime_1m.degraded + EXCLUDED.degraded,
@@ -177,17 +176,30 @@ def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(col) for col in zip(*rows, strict=True)] if rows else []
 
 
+_STATUS_COLUMN = {"up": 1, "degraded": 2, "down": 3}
+
+
 async def add_uptime(conn: psycopg.AsyncConnection, events: Sequence[UptimeEvent]) -> None:
-    """Add newly stored checks to ``uptime_1m`` and ``uptime_services``."""
+    """Add newly stored checks to ``uptime_1m`` and ``uptime_services``.
+
+    One pass on integer seconds, like :func:`add_security`; it gives exactly
+    :func:`ioc.kpi.uptime.minute_counts`, as the integration tests check.
+    """
     if not events:
         return
-    minutes = sorted(minute_counts(events).items())
-    rows = [
-        (s, b, c.checks, c.up, c.degraded, c.down, c.latency_ms_sum, c.latency_samples)
-        for (s, b), c in minutes
-    ]
+    minutes: dict[tuple[str, int], list[Any]] = {}
     services: dict[str, list[Any]] = {}
     for e in events:
+        ts = int(e.event_time.timestamp())
+        key = (e.service_id, ts - ts % 60)
+        m = minutes.get(key)
+        if m is None:
+            m = minutes[key] = [0, 0, 0, 0, 0.0, 0]
+        m[0] += 1
+        m[_STATUS_COLUMN[e.status]] += 1
+        if e.latency_ms is not None:
+            m[4] += e.latency_ms
+            m[5] += 1
         tls_seen = e.event_time if e.tls_expires_at is not None else None
         row = services.get(e.service_id)
         if row is None:
@@ -199,11 +211,14 @@ async def add_uptime(conn: psycopg.AsyncConnection, events: Sequence[UptimeEvent
                 tls_seen,
             ]
             continue
-        row[0] = min(row[0], e.event_time)
+        if e.event_time < row[0]:
+            row[0] = e.event_time
         if (e.event_time, e.status) > (row[1], row[2]):
             row[1], row[2] = e.event_time, e.status
         if tls_seen is not None and (row[4] is None or tls_seen > row[4]):
             row[3], row[4] = e.tls_expires_at, tls_seen
+    at = _bucket_times({k[1] for k in minutes})
+    rows = [(s, at[t], *m) for (s, t), m in sorted(minutes.items())]
     async with conn.pipeline():  # one round trip for both
         await conn.execute(_UPTIME_1M, _columns(rows))
         await conn.execute(

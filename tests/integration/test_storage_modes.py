@@ -135,14 +135,26 @@ def test_timescale_gives_the_same_answers_as_plain_postgres(plain_db: str) -> No
                     " WHERE hypertable_name IS NOT NULL"
                 )
             }
-        assert hypertables == {"dossier_events", "uptime_checks", "security_events"}
+        assert hypertables == {
+            "dossier_events",
+            "uptime_checks",
+            "security_events",
+            "uptime_1m",
+            "security_5m",
+            "security_targets_1h",
+            "kpi_snapshots",
+        }
         assert ("policy_compression", "security_events") in jobs
         assert ("policy_compression", "dossier_events") in jobs
-        assert asyncio.run(run_maintenance(url, 30, NOW)) == [
+        assert asyncio.run(run_maintenance(url, 30, NOW, kpi_history_days=90)) == [
             "uptime_checks: retention 30 days",
             "security_events: retention 30 days",
+            "uptime_1m: retention 30 days",
+            "security_5m: retention 30 days",
+            "security_targets_1h: retention 30 days",
+            "kpi_snapshots: retention 90 days",
         ]
-        assert asyncio.run(run_maintenance(url, 30, NOW)) == []
+        assert asyncio.run(run_maintenance(url, 30, NOW, kpi_history_days=90)) == []
         with psycopg.connect(url) as conn:
             policies = dict(
                 conn.execute(
@@ -150,7 +162,14 @@ def test_timescale_gives_the_same_answers_as_plain_postgres(plain_db: str) -> No
                     " FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention'"
                 ).fetchall()
             )  # type: ignore[arg-type]
-        assert policies == {"uptime_checks": "30 days", "security_events": "30 days"}
+        assert policies == {
+            "uptime_checks": "30 days",
+            "security_events": "30 days",
+            "uptime_1m": "30 days",
+            "security_5m": "30 days",
+            "security_targets_1h": "30 days",
+            "kpi_snapshots": "90 days",
+        }
         assert answers(url) == answers(plain_db)
     finally:
         drop_database(url)
@@ -161,14 +180,33 @@ def test_maintenance_drops_partitions_past_retention_and_keeps_dossier_history()
     try:
         migrate(url, allow_timescale=False)
         store(url, sample_events())  # 40 days old to 5 days old
-        changes = asyncio.run(run_maintenance(url, 20, NOW))
+        with psycopg.connect(url) as conn:
+            for age in (100, 89):
+                conn.execute(
+                    'INSERT INTO kpi_snapshots (taken_at, scope, key, period, "values")'
+                    " VALUES (%s, 'agency', 'TINH', 'year', '{}')",
+                    (NOW - timedelta(days=age),),
+                )
+            summarised = conn.execute("SELECT count(*) FROM security_5m").fetchone()
+        changes = asyncio.run(run_maintenance(url, 20, NOW, kpi_history_days=90))
         assert any(c.startswith("dropped security_events_p") for c in changes)
         assert not any("dossier_events" in c and c.startswith("dropped") for c in changes)
+        assert any(c.startswith("security_5m: deleted") for c in changes)
+        assert "kpi_snapshots: deleted 1 rows past 90 days" in changes
         with psycopg.connect(url) as conn:
             oldest = conn.execute("SELECT min(event_time) FROM security_events").fetchone()
             dossiers = conn.execute("SELECT count(*) FROM dossier_events").fetchone()
+            oldest_bucket = conn.execute("SELECT min(bucket) FROM security_5m").fetchone()
+            left = conn.execute("SELECT count(*) FROM security_5m").fetchone()
+            history = conn.execute("SELECT min(taken_at) FROM kpi_snapshots").fetchone()
         assert oldest is not None and oldest[0] >= NOW - timedelta(days=21)
         assert dossiers == (len(sample_events()[DOSSIER]),)
-        assert asyncio.run(run_maintenance(url, 20, NOW)) == [], "a second run changes nothing"
+        # Summaries keep as long as their raw rows; the KPI history as configured.
+        assert oldest_bucket is not None and oldest_bucket[0] >= NOW - timedelta(days=20)
+        assert summarised is not None and left is not None and 0 < left[0] < summarised[0]
+        assert history == (NOW - timedelta(days=89),)
+        assert asyncio.run(run_maintenance(url, 20, NOW, kpi_history_days=90)) == [], (
+            "a second run changes nothing"
+        )
     finally:
         drop_database(url)
