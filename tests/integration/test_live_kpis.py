@@ -88,6 +88,22 @@ def test_live_snapshots_equal_the_pure_functions(kpi_stack: Stack, tmp_path: Pat
         metric_on_time = worker.sample(
             "ioc_kpi_dossier_on_time_ratio", agency=sim.tree.root.code, period="year"
         )
+        # Killed outright (no shutdown, its advisory lock dies with its connection), a worker
+        # is replaced by one that rebuilds the state from storage and publishes at once.
+        worker.kill_hard()
+        worker = WorkerProcess(kpi_stack, tmp_path / "restarted.log")
+        restarted_at = datetime.now(UTC).timestamp()
+        worker.start()
+        wait_for(
+            lambda: (worker.sample("ioc_kpi_last_refresh_timestamp_seconds") or 0) > restarted_at,
+            timeout=90,
+            what="a KPI refresh by the restarted worker",
+            on_fail=worker.log_tail,
+        )
+        with psycopg.connect(kpi_stack.database_url) as conn:
+            after_restart = conn.execute(
+                'SELECT taken_at, scope, key, period, "values" FROM kpi_latest'
+            ).fetchall()
     finally:
         worker.stop()
 
@@ -107,3 +123,14 @@ def test_live_snapshots_equal_the_pure_functions(kpi_stack: Stack, tmp_path: Pat
     root_year = latest[("agency", sim.tree.root.code, "year")]
     assert root_year["counted"] > 500 and root_year["on_time_ratio"] is not None
     assert metric_on_time == pytest.approx(root_year["on_time_ratio"])
+
+    taken_again = max(r[0] for r in after_restart)
+    assert taken_again > taken
+    again = {(r[1], r[2], r[3]): r[4] for r in after_restart}
+    expected = expected_rows(taken_again, sim, dossier, uptime, security)
+    mismatches = [
+        (series, stable(again[series]), stable(values))
+        for series, values in expected.items()
+        if stable(again[series]) != stable(values)
+    ]
+    assert not mismatches, mismatches[:5]
