@@ -30,12 +30,10 @@ from ioc.producer import encode, stream_of
 from ioc.simulator import ProvinceSimulator
 from ioc.storage.kpi_store import save_catalogue
 from ioc.storage.migrations import migrate
-from tests.support.kpi import expected_rows, stable
+from tests.support.kpi import Series, differences, expected_rows, latest
 from tests.support.services import Stack, WorkerProcess, count, produce, start_stack, wait_for
 
 pytestmark = pytest.mark.integration
-
-Series = tuple[str, str, str]
 
 
 @pytest.fixture(scope="module")
@@ -104,24 +102,10 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(stack: Stack, tmp_p
                 what=f"{total} events stored",
                 on_fail=lambda: f"{stored()}\n{worker.log_tail()}",
             )
-            after = datetime.now(UTC).timestamp()
-            wait_for(
-                lambda after=after: (  # type: ignore[misc]
-                    (worker.sample("ioc_kpi_last_refresh_timestamp_seconds") or 0) > after + 0.5
-                ),
-                timeout=90,
-                what="a KPI refresh after everything was stored",
-                on_fail=worker.log_tail,
-            )
-        with psycopg.connect(stack.database_url) as conn:
-            rows = conn.execute(
-                'SELECT taken_at, scope, key, period, "values" FROM kpi_latest'
-            ).fetchall()
+            worker.wait_for_kpi_refresh(after=datetime.now(UTC).timestamp() + 0.5)
+        taken, live = latest(stack.database_url)
     finally:
         worker.stop()
-
-    taken = max(r[0] for r in rows)
-    live = {(r[1], r[2], r[3]): r[4] for r in rows}
 
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         for table in ("uptime_1m", "security_5m", "security_targets_1h"):
@@ -132,20 +116,12 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(stack: Stack, tmp_p
     recomputed = recompute(stack, lo, hi, taken)
 
     assert set(recomputed) == set(live)
-    differ = [
-        (series, stable(live[series]), stable(recomputed[series]))
-        for series in sorted(live)
-        if stable(live[series]) != stable(recomputed[series])
-    ]
-    assert not differ, differ[:5]
+    assert not (wrong := differences(recomputed, live)), wrong[:5]
 
     events = first + rest
     oracle = expected_rows(taken, sim, *by_stream(events), maintenance)
     assert set(live) >= set(oracle)
-    differ = [
-        (s, stable(live[s]), stable(v)) for s, v in oracle.items() if stable(live[s]) != stable(v)
-    ]
-    assert not differ, differ[:5]
+    assert not (wrong := differences(live, oracle)), wrong[:5]
 
     # As of a past instant: just before an hour, so every open summary bucket (5 minutes, an
     # hour) holds only events at or before it; events after it must not count.
@@ -155,10 +131,7 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(stack: Stack, tmp_p
     before = [e for e in events if e.event_time <= past]
     oracle = expected_rows(past, sim, *by_stream(before), maintenance)
     assert set(then) == set(oracle)
-    differ = [
-        (s, stable(then[s]), stable(v)) for s, v in oracle.items() if stable(then[s]) != stable(v)
-    ]
-    assert not differ, differ[:5]
+    assert not (wrong := differences(then, oracle)), wrong[:5]
     assert (
         then[("agency", sim.tree.root.code, "year")] != live[("agency", sim.tree.root.code, "year")]
     )

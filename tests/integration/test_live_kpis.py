@@ -20,7 +20,7 @@ from ioc.producer import encode, stream_of
 from ioc.simulator import ProvinceSimulator
 from ioc.storage.kpi_store import save_catalogue
 from ioc.storage.migrations import migrate
-from tests.support.kpi import expected_rows, stable
+from tests.support.kpi import differences, expected_rows, latest
 from tests.support.services import Stack, WorkerProcess, counts, produce, start_stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -72,19 +72,8 @@ def test_live_snapshots_equal_the_pure_functions(kpi_stack: Stack, tmp_path: Pat
             what="every event stored",
             on_fail=lambda: f"{counts(kpi_stack)}\n{worker.log_tail()}",
         )
-        stored_at = datetime.now(UTC).timestamp()
-        wait_for(
-            lambda: (
-                (worker.sample("ioc_kpi_last_refresh_timestamp_seconds") or 0) > stored_at + 0.5
-            ),
-            timeout=60,
-            what="a KPI refresh after everything was stored",
-            on_fail=worker.log_tail,
-        )
-        with psycopg.connect(kpi_stack.database_url) as conn:
-            rows = conn.execute(
-                'SELECT taken_at, scope, key, period, "values" FROM kpi_latest'
-            ).fetchall()
+        worker.wait_for_kpi_refresh(after=datetime.now(UTC).timestamp() + 0.5)
+        taken, live = latest(kpi_stack.database_url)
         metric_on_time = worker.sample(
             "ioc_kpi_dossier_on_time_ratio", agency=sim.tree.root.code, period="year"
         )
@@ -94,43 +83,20 @@ def test_live_snapshots_equal_the_pure_functions(kpi_stack: Stack, tmp_path: Pat
         worker = WorkerProcess(kpi_stack, tmp_path / "restarted.log")
         restarted_at = datetime.now(UTC).timestamp()
         worker.start()
-        wait_for(
-            lambda: (worker.sample("ioc_kpi_last_refresh_timestamp_seconds") or 0) > restarted_at,
-            timeout=90,
-            what="a KPI refresh by the restarted worker",
-            on_fail=worker.log_tail,
-        )
-        with psycopg.connect(kpi_stack.database_url) as conn:
-            after_restart = conn.execute(
-                'SELECT taken_at, scope, key, period, "values" FROM kpi_latest'
-            ).fetchall()
+        worker.wait_for_kpi_refresh(after=restarted_at)
+        taken_again, again = latest(kpi_stack.database_url)
     finally:
         worker.stop()
 
-    taken = max(r[0] for r in rows)
-    latest = {(r[1], r[2], r[3]): r[4] for r in rows}
     expected = expected_rows(taken, sim, dossier, uptime, security)
-
-    assert set(latest) >= set(expected)
-    mismatches = [
-        (series, stable(latest[series]), stable(values))
-        for series, values in expected.items()
-        if stable(latest[series]) != stable(values)
-    ]
-    assert not mismatches, mismatches[:5]
+    assert set(live) >= set(expected)
+    assert not (wrong := differences(live, expected)), wrong[:5]
     kinds = {s[0] for s in expected}
     assert kinds >= {"agency", "service", "security_severity", "security_top", "security_source"}
-    root_year = latest[("agency", sim.tree.root.code, "year")]
+    root_year = live[("agency", sim.tree.root.code, "year")]
     assert root_year["counted"] > 500 and root_year["on_time_ratio"] is not None
     assert metric_on_time == pytest.approx(root_year["on_time_ratio"])
 
-    taken_again = max(r[0] for r in after_restart)
     assert taken_again > taken
-    again = {(r[1], r[2], r[3]): r[4] for r in after_restart}
     expected = expected_rows(taken_again, sim, dossier, uptime, security)
-    mismatches = [
-        (series, stable(again[series]), stable(values))
-        for series, values in expected.items()
-        if stable(again[series]) != stable(values)
-    ]
-    assert not mismatches, mismatches[:5]
+    assert not (wrong := differences(again, expected)), wrong[:5]

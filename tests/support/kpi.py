@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+
+import psycopg
 
 from ioc.events import SEVERITY_RANK, DossierEvent, SecurityEvent, UptimeEvent
 from ioc.kpi.calendar import WorkCalendar, periods_at
@@ -44,8 +46,31 @@ from ioc.simulator import ProvinceSimulator
 VOLATILE = {"last_check_age_seconds", "silent_seconds"}  # depend on the instant of the refresh
 
 
+Series = tuple[str, str, str]
+
+
 def stable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k not in VOLATILE}
+
+
+def differences(
+    actual: Mapping[Series, dict[str, Any]], expected: Mapping[Series, dict[str, Any]]
+) -> list[tuple[Series, Any, dict[str, Any]]]:
+    """Every expected series whose values (volatile ones aside) differ or are missing."""
+    return [
+        (series, stable(actual[series]) if series in actual else "missing", stable(values))
+        for series, values in expected.items()
+        if series not in actual or stable(actual[series]) != stable(values)
+    ]
+
+
+def latest(database_url: str) -> tuple[datetime, dict[Series, dict[str, Any]]]:
+    """The newest refresh time in ``kpi_latest`` and the values of every series there."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            'SELECT taken_at, scope, key, period, "values" FROM kpi_latest'
+        ).fetchall()
+    return max(r[0] for r in rows), {(r[1], r[2], r[3]): r[4] for r in rows}
 
 
 def expected_rows(

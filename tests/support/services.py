@@ -181,6 +181,15 @@ class WorkerProcess:
                     return float(s.value)
         return None
 
+    def wait_for_kpi_refresh(self, after: float, timeout: float = 90) -> None:
+        """Until the worker has taken a KPI snapshot later than ``after`` (Unix time)."""
+        wait_for(
+            lambda: (self.sample("ioc_kpi_last_refresh_timestamp_seconds") or 0) > after,
+            timeout=timeout,
+            what="a KPI refresh",
+            on_fail=self.log_tail,
+        )
+
     def log_tail(self, lines: int = 60) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
