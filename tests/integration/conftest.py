@@ -1,13 +1,14 @@
-"""Fixtures of the integration tests that need a database but no broker."""
+"""Shared fixtures of the integration tests (each module gets its own instance)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ioc.storage.migrations import migrate
-from tests.support.services import drop_database, new_database
+from tests.support.services import Stack, drop_database, new_database, start_stack
 
 
 @pytest.fixture(scope="module")
@@ -17,3 +18,14 @@ def database() -> Iterator[str]:
     migrate(url)
     yield url
     drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def kpi_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A broker and a database for worker tests that read KPIs: refreshes every second."""
+    s = start_stack(Path(tmp_path_factory.mktemp("kpi")))
+    s.extra_env["IOC_KPI_INTERVAL_SECONDS"] = "1"
+    try:
+        yield s
+    finally:
+        s.close()

@@ -16,7 +16,6 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,22 +30,14 @@ from ioc.simulator import ProvinceSimulator
 from ioc.storage.kpi_store import save_catalogue
 from ioc.storage.migrations import migrate
 from tests.support.kpi import Series, differences, expected_rows, latest
-from tests.support.services import Stack, WorkerProcess, count, produce, start_stack, wait_for
+from tests.support.services import Stack, WorkerProcess, count, produce, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack(Path(tmp_path_factory.mktemp("recompute")))
-    s.extra_env["IOC_KPI_INTERVAL_SECONDS"] = "1"
-    try:
-        yield s
-    finally:
-        s.close()
-
-
-def test_live_and_recomputed_kpis_agree_on_a_simulated_month(stack: Stack, tmp_path: Path) -> None:
+def test_live_and_recomputed_kpis_agree_on_a_simulated_month(
+    kpi_stack: Stack, tmp_path: Path
+) -> None:
     now = datetime.now(UTC)
     start = now - timedelta(days=33)  # crosses a month end whatever today is
     sim = ProvinceSimulator(
@@ -59,7 +50,7 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(stack: Stack, tmp_p
     )
     first = sim.advance(now - timedelta(days=12))
     rest = sim.advance(now - timedelta(seconds=5))
-    migrate(stack.database_url)
+    migrate(kpi_stack.database_url)
     maintenance_on = sim.service_ids[0]
     maintenance = [
         MaintenanceWindow(
@@ -69,7 +60,7 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(stack: Stack, tmp_p
             now - timedelta(hours=7, minutes=30), now - timedelta(hours=6, seconds=1)
         ),
     ]
-    with psycopg.connect(stack.database_url) as conn:
+    with psycopg.connect(kpi_stack.database_url) as conn:
         for w in maintenance:
             conn.execute(
                 "INSERT INTO maintenance_windows (service_id, starts_at, ends_at, author)"
@@ -78,7 +69,7 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(stack: Stack, tmp_p
             )
 
     async def seed() -> None:
-        async with await psycopg.AsyncConnection.connect(stack.database_url) as conn:
+        async with await psycopg.AsyncConnection.connect(kpi_stack.database_url) as conn:
             await save_catalogue(conn, sim.tree, sim.procedures)
 
     asyncio.run(seed())
@@ -87,15 +78,17 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(stack: Stack, tmp_p
         return [(stream_of(e).topic, partition_key(e).encode(), encode(e)) for e in events]
 
     def stored() -> int:
-        return sum(count(stack, t) for t in ("dossier_events", "uptime_checks", "security_events"))
+        return sum(
+            count(kpi_stack, t) for t in ("dossier_events", "uptime_checks", "security_events")
+        )
 
-    worker = WorkerProcess(stack, tmp_path / "worker.log")
-    produce(stack, records(first))
+    worker = WorkerProcess(kpi_stack, tmp_path / "worker.log")
+    produce(kpi_stack, records(first))
     worker.start()
     try:
         for events, total in ((first, len(first)), (rest, len(first) + len(rest))):
             if events is rest:
-                produce(stack, records(rest))
+                produce(kpi_stack, records(rest))
             wait_for(
                 lambda total=total: stored() == total,  # type: ignore[misc]
                 timeout=180,
@@ -103,17 +96,17 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(stack: Stack, tmp_p
                 on_fail=lambda: f"{stored()}\n{worker.log_tail()}",
             )
             worker.wait_for_kpi_refresh(after=datetime.now(UTC).timestamp() + 0.5)
-        taken, live = latest(stack.database_url)
+        taken, live = latest(kpi_stack.database_url)
     finally:
         worker.stop()
 
-    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+    with psycopg.connect(kpi_stack.database_url, autocommit=True) as conn:
         for table in ("uptime_1m", "security_5m", "security_targets_1h"):
             conn.execute(f"DELETE FROM {table}")  # recompute must re-derive them
     hour = timedelta(hours=1)
     lo = datetime.fromtimestamp(start.timestamp() // 3600 * 3600, UTC) - hour
     hi = datetime.fromtimestamp(now.timestamp() // 3600 * 3600, UTC) + 2 * hour
-    recomputed = recompute(stack, lo, hi, taken)
+    recomputed = recompute(kpi_stack, lo, hi, taken)
 
     assert set(recomputed) == set(live)
     assert not (wrong := differences(recomputed, live)), wrong[:5]
@@ -127,7 +120,7 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(stack: Stack, tmp_p
     # hour) holds only events at or before it; events after it must not count.
     hour_ago = datetime.fromtimestamp((now - timedelta(days=9)).timestamp() // 3600 * 3600, UTC)
     past = hour_ago - timedelta(microseconds=1)
-    then = recompute(stack, lo, hi, past)
+    then = recompute(kpi_stack, lo, hi, past)
     before = [e for e in events if e.event_time <= past]
     oracle = expected_rows(past, sim, *by_stream(before), maintenance)
     assert set(then) == set(oracle)
@@ -144,7 +137,7 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(stack: Stack, tmp_p
     month = live[("service", maintenance_on, "30d")]
     assert month["checks"] > 3000 and month["incidents"] >= 1
     assert {s[0] for s in live} >= {"agency", "service", "security_severity", "security_source"}
-    with psycopg.connect(stack.database_url) as conn:
+    with psycopg.connect(kpi_stack.database_url) as conn:
         rebuilt = conn.execute("SELECT count(*) FROM security_5m").fetchone()
     assert rebuilt is not None and rebuilt[0] > 1000
 
@@ -159,7 +152,7 @@ def by_stream(
     )
 
 
-def recompute(stack: Stack, lo: datetime, hi: datetime, at: datetime) -> dict[Series, Any]:
+def recompute(kpi_stack: Stack, lo: datetime, hi: datetime, at: datetime) -> dict[Series, Any]:
     """Run the real CLI and parse its NDJSON."""
     done = subprocess.run(
         [
@@ -175,7 +168,7 @@ def recompute(stack: Stack, lo: datetime, hi: datetime, at: datetime) -> dict[Se
             "--at",
             at.isoformat(),
         ],
-        env=stack.env,
+        env=kpi_stack.env,
         capture_output=True,
         text=True,
         timeout=300,

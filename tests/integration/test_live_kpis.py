@@ -8,7 +8,6 @@ A simulated province's last three days go through the real embedded broker into 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,19 +20,9 @@ from ioc.simulator import ProvinceSimulator
 from ioc.storage.kpi_store import save_catalogue
 from ioc.storage.migrations import migrate
 from tests.support.kpi import differences, expected_rows, latest
-from tests.support.services import Stack, WorkerProcess, counts, produce, start_stack, wait_for
+from tests.support.services import Stack, WorkerProcess, counts, produce, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def kpi_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack(Path(tmp_path_factory.mktemp("kpi")))
-    s.extra_env["IOC_KPI_INTERVAL_SECONDS"] = "1"
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_live_snapshots_equal_the_pure_functions(kpi_stack: Stack, tmp_path: Path) -> None:
