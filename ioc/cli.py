@@ -111,14 +111,16 @@ def kpi_recompute(
     """Rebuild the KPI summaries of [--from, --to) from the raw events with SQL, then print
     every KPI as it stood at --at (NDJSON), derived from storage alone.
 
-    Events with a later event time are left out, except inside the security buckets holding
-    --at (5 minutes for counts, an hour for the top lists), which count whole."""
+    Events with a later event time are left out, except inside the summary buckets holding
+    --at (5 minutes for availability and security counts, an hour for the top lists), which
+    count whole."""
     import msgspec
     import psycopg
 
     from ioc.clock import SystemClock
     from ioc.storage.kpi_store import write_snapshots
     from ioc.storage.summaries import rebuild
+    from ioc.storage.writer import with_connection_defaults
     from pipelines.kpi import live_kpis
 
     settings = _settings()
@@ -127,7 +129,7 @@ def kpi_recompute(
 
     async def go() -> None:
         async with await psycopg.AsyncConnection.connect(
-            settings.database_url, autocommit=True
+            with_connection_defaults(settings.database_url), autocommit=True
         ) as conn:
             written = await rebuild(conn, lo, hi)
             typer.echo(f"rebuilt: {written}", err=True)

@@ -58,8 +58,6 @@ class LiveKpis:
     book: DossierBook | None = None
     tracker: IncidentTracker | None = None
     cursor: store.DossierCursor = field(default_factory=store.DossierCursor)
-    stored: store.StoredCursor | None = None
-    late_checks: int = 0  # set aside by the incident tracker (re-reads of settled ones too)
     # Recompute: one refresh of a fresh engine reading every input as it stood at ``now``
     # (events stored since with earlier times count; later event times do not).
     as_of: bool = False
@@ -105,13 +103,10 @@ class LiveKpis:
             # A window declared, cut short or withdrawn may cover checks the tracker has
             # already applied: start again from storage (the checks of 31 days, once).
             self.tracker, self._maintenance = None, maintenance
-        if self.tracker is None or self.stored is None:
+        if self.tracker is None:
             self.tracker = IncidentTracker(self.options.grace, keep=WINDOWS["30d"])
-            checks, read_at = await store.uptime_transitions(conn, horizon, self._until(now))
-            self.stored = store.StoredCursor(read_at)
-        else:
-            checks = await store.uptime_checks_stored_since(conn, self.stored, horizon)
-        self.late_checks += self.tracker.update(checks)
+        settled = {s: max(t, horizon) for s, t in self.tracker.settled_until.items()}
+        self.tracker.update(await store.uptime_tails(conn, settled, horizon, self._until(now)))
         incidents = defaultdict(list)
         for i in self.tracker.incidents():
             incidents[i.service_id].append(i)

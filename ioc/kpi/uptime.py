@@ -2,13 +2,19 @@
 
 Availability is counted in checks, not seconds: ``(up + degraded) ÷ checks`` over the checks
 outside declared maintenance. A degraded service still answers, so it counts as available (the
-degraded share is reported beside it). Checks are summed per one-minute bucket; the buckets are
-additive (:class:`CheckCounts`), so the pipeline keeps them in summary tables and any window is a
-sum of buckets.
+degraded share is reported beside it). Checks are summed per five-minute bucket
+(:data:`BUCKET`); the buckets are additive (:class:`CheckCounts`), so the pipeline keeps them in
+a summary table and any window is a sum of buckets.
 
-Maintenance is applied at whole-minute resolution: a minute touched by a declared window for the
-service (or for every service) is left out of availability entirely, in the live values and in
-a recomputation alike, and a window declared after the fact applies at once.
+Why five minutes, not one: probes check every 30-60 s, so a minute table is half as many rows as
+the checks themselves and keeping it cost ingest more than the 30 % budget (bench/README.md);
+five-minute buckets hold ten checks and a 30-day window is 8,640 of them per service.
+
+Maintenance is applied at bucket resolution: a five-minute bucket touched by a declared window
+for the service (or for every service) is left out of availability entirely, and its checks out
+of the incidents, in the live values and in a recomputation alike; a window declared after the
+fact applies at once. Windows declared on five-minute boundaries (the usual 22:00-23:30) lose
+nothing.
 
 An incident is a run of ``down`` checks in event-time order: it starts at the first ``down``
 check and ends (recovers) at the next check that is not ``down``. Checks inside maintenance are
@@ -23,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from ioc.events import UptimeEvent
 
-MINUTE = timedelta(minutes=1)
+BUCKET = timedelta(minutes=5)  # of the ``uptime_5m`` summary; keep in step with its SQL
 HOUR = timedelta(hours=1)
 WINDOWS: dict[str, timedelta] = {"1h": HOUR, "24h": timedelta(days=1), "30d": timedelta(days=30)}
 
@@ -76,11 +82,11 @@ class CheckCounts:
 EMPTY = CheckCounts()
 
 
-def minute_counts(events: Iterable[UptimeEvent]) -> dict[tuple[str, datetime], CheckCounts]:
-    """Per (service, minute) counts: the rows of the ``uptime_1m`` summary."""
+def bucket_counts(events: Iterable[UptimeEvent]) -> dict[tuple[str, datetime], CheckCounts]:
+    """Per (service, five-minute bucket) counts: the rows of the ``uptime_5m`` summary."""
     out: dict[tuple[str, datetime], CheckCounts] = {}
     for e in events:
-        key = (e.service_id, floor_to(e.event_time, MINUTE))
+        key = (e.service_id, floor_to(e.event_time, BUCKET))
         out[key] = out.get(key, EMPTY) + CheckCounts.of(e)
     return out
 
@@ -103,38 +109,38 @@ class MaintenanceWindow:
     def applies_to(self, service_id: str) -> bool:
         return self.service_id is None or self.service_id == service_id
 
-    def touches(self, service_id: str, bucket: datetime, length: timedelta = MINUTE) -> bool:
+    def touches(self, service_id: str, bucket: datetime, length: timedelta = BUCKET) -> bool:
         return self.applies_to(service_id) and self.start < bucket + length and bucket < self.end
 
 
 def in_maintenance(service_id: str, t: datetime, windows: Sequence[MaintenanceWindow]) -> bool:
-    """Whether the minute of ``t`` is excluded for ``service_id``."""
-    minute = floor_to(t, MINUTE)
-    return any(w.touches(service_id, minute) for w in windows)
+    """Whether the bucket of ``t`` is excluded for ``service_id``."""
+    bucket = floor_to(t, BUCKET)
+    return any(w.touches(service_id, bucket) for w in windows)
 
 
 def window_bounds(now: datetime, length: timedelta) -> tuple[datetime, datetime]:
-    """The minute buckets of a rolling window: starts in ``[start, end)``.
+    """The buckets of a rolling window: starts in ``[start, end)``.
 
-    The window ends with the current (partial) minute, so a check is counted as soon as it is
-    stored, and spans ``length`` of whole minutes.
+    The window ends with the current (partial) bucket, so a check is counted as soon as it is
+    stored, and spans ``length`` of whole buckets.
     """
-    end = floor_to(now, MINUTE) + MINUTE
+    end = floor_to(now, BUCKET) + BUCKET
     return end - length, end
 
 
 def availability(
     service_id: str,
-    minutes: Mapping[datetime, CheckCounts],
+    buckets: Mapping[datetime, CheckCounts],
     start: datetime,
     end: datetime,
     windows: Sequence[MaintenanceWindow] = (),
 ) -> CheckCounts:
-    """Counts of the minute buckets in ``[start, end)`` outside maintenance, for one service."""
+    """Counts of the buckets in ``[start, end)`` outside maintenance, for one service."""
     mine = [w for w in windows if w.applies_to(service_id)]
     total = EMPTY
-    for minute, counts in minutes.items():
-        if start <= minute < end and not any(w.touches(service_id, minute) for w in mine):
+    for bucket, counts in buckets.items():
+        if start <= bucket < end and not any(w.touches(service_id, bucket) for w in mine):
             total = total + counts
     return total
 

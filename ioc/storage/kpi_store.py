@@ -1,8 +1,8 @@
 """Reads the KPI inputs from storage and writes snapshot rows: the KPI engine's database edge.
 
 Everything here is a query; the arithmetic is in :mod:`ioc.kpi`. Window sums over the summary
-tables run in the database (a 30-day availability is 1.3M minute rows for 30 services), with
-the same rules as the pure functions: a minute touched by a maintenance window is left out.
+tables run in the database (a 30-day availability is 260k five-minute rows for 30 services),
+with the same rules as the pure functions: a bucket touched by a maintenance window is left out.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ioc.kpi.dossier_rules import DossierFacts
 from ioc.kpi.security import FIVE_MINUTES, SourceActivity
 from ioc.kpi.snapshot import KpiRow
 from ioc.kpi.uptime import CheckCounts, floor_to
-from ioc.storage.summaries import EPOCH
+from ioc.storage.summaries import EPOCH, UPTIME_BUCKET
 from ioc.storage.tables import DOSSIER_EVENTS
 
 # --- catalogue ----------------------------------------------------------------------------
@@ -137,18 +137,18 @@ async def changed_dossier_facts(
 _NOT_IN_MAINTENANCE = """
 NOT EXISTS (SELECT 1 FROM maintenance_windows m
             WHERE (m.service_id IS NULL OR m.service_id = {t}.service_id)
-              AND m.starts_at < {bucket} + interval '1 minute' AND m.ends_at > {bucket})
+              AND m.starts_at < {bucket} + interval '{length}' AND m.ends_at > {bucket})
 """
 
 
 def _outside_maintenance(table: str, bucket: str) -> str:
-    return _NOT_IN_MAINTENANCE.format(t=table, bucket=bucket)
+    return _NOT_IN_MAINTENANCE.format(t=table, bucket=bucket, length=UPTIME_BUCKET)
 
 
 async def availability_by_window(
     conn: psycopg.AsyncConnection, windows: dict[str, tuple[datetime, datetime]]
 ) -> dict[str, dict[str, CheckCounts]]:
-    """Per window name and service, the summed minute buckets outside maintenance."""
+    """Per window name and service, the summed buckets outside maintenance."""
     names = list(windows)
     lo = min(s for s, _ in windows.values())
     hi = max(e for _, e in windows.values())
@@ -161,7 +161,7 @@ async def availability_by_window(
     for n, (s, e) in windows.items():
         params[f"{n}_s"], params[f"{n}_e"] = s, e
     cur = await conn.execute(
-        f"SELECT service_id, {sums} FROM uptime_1m u"
+        f"SELECT service_id, {sums} FROM uptime_5m u"
         f" WHERE bucket >= %(lo)s AND bucket < %(hi)s"
         f" AND {_outside_maintenance('u', 'u.bucket')} GROUP BY service_id",
         params,
@@ -188,54 +188,45 @@ async def maintenance_version(conn: psycopg.AsyncConnection) -> str:
     return str(row[0]) if row else ""
 
 
-_MINUTE_OF_CHECK = f"date_bin('1 minute', c.event_time, {EPOCH})"
+_BUCKET_OF_CHECK = f"date_bin('{UPTIME_BUCKET}', c.event_time, {EPOCH})"
 
 
-async def uptime_transitions(
-    conn: psycopg.AsyncConnection, since: datetime, until: datetime | None = None
-) -> tuple[list[tuple[str, datetime, str]], datetime]:
-    """Each service's first check from ``since`` on and every change of status after it
-    (all the incident scan needs), outside maintenance, up to ``until`` if given; and the
-    database time of the read, from which :func:`uptime_checks_stored_since` continues."""
-    cur = await conn.execute("SELECT now()")
-    row = await cur.fetchone()
-    assert row is not None
-    cur = await conn.execute(
-        "SELECT service_id, event_time, status FROM ("
-        " SELECT service_id, event_time, status, lag(status) OVER"
-        " (PARTITION BY service_id ORDER BY event_time, status) AS prev"
-        " FROM uptime_checks c"
-        " WHERE event_time >= %s AND (%s::timestamptz IS NULL OR event_time <= %s)"
-        f" AND {_outside_maintenance('c', _MINUTE_OF_CHECK)}"
-        ") t WHERE prev IS DISTINCT FROM status ORDER BY event_time",
-        (since, until, until),
-    )
-    return [(r[0], r[1], r[2]) for r in await cur.fetchall()], row[0]
-
-
-@dataclass
-class StoredCursor:
-    """How far stored checks have been read, by ``ingested_at`` (the writing transaction's
-    start: re-read ``overlap`` behind, as for dossiers)."""
-
-    ingested_at: datetime
-    overlap: timedelta = timedelta(minutes=2)
-
-
-async def uptime_checks_stored_since(
-    conn: psycopg.AsyncConnection, cursor: StoredCursor, not_before: datetime
+async def uptime_tails(
+    conn: psycopg.AsyncConnection,
+    since: dict[str, datetime],
+    horizon: datetime,
+    until: datetime | None = None,
 ) -> list[tuple[str, datetime, str]]:
-    """Checks stored since the cursor (in any event-time order), outside maintenance."""
+    """What the incident tracker needs of each service's checks from ``since[service]`` on
+    (``horizon`` for a service it has not seen), outside maintenance, up to ``until`` if given:
+    the first check, every change of status and the newest check.
+
+    Why not every check: an incident depends only on where the status changes, and the newest
+    check moves the service's settled point. Each service is read through its
+    ``(service_id, event_time)`` index from its own settled point, so a refresh reads only the
+    tail and what arrived after it (a backfill's checks once, a live trickle's few minutes),
+    whatever the order in which the checks were stored.
+    """
     cur = await conn.execute(
-        "SELECT service_id, event_time, status, ingested_at FROM uptime_checks c"
-        " WHERE ingested_at >= %s AND event_time >= %s"
-        f" AND {_outside_maintenance('c', _MINUTE_OF_CHECK)}",
-        (cursor.ingested_at - cursor.overlap, not_before),
+        "SELECT s.service_id, x.event_time, x.status"
+        " FROM (SELECT u.service_id, coalesce(k.since, %(horizon)s) AS since"
+        "       FROM uptime_services u LEFT JOIN unnest(%(ids)s::text[],"
+        "       %(sinces)s::timestamptz[]) AS k(service_id, since) USING (service_id)) s"
+        " CROSS JOIN LATERAL (SELECT event_time, status,"
+        "   lag(status) OVER w AS prev, lead(event_time) OVER w AS next"
+        "   FROM uptime_checks c WHERE c.service_id = s.service_id AND c.event_time >= s.since"
+        "   AND (%(until)s::timestamptz IS NULL OR c.event_time <= %(until)s)"
+        f"   AND {_outside_maintenance('c', _BUCKET_OF_CHECK)}"
+        "   WINDOW w AS (ORDER BY event_time, status)) x"
+        " WHERE x.prev IS DISTINCT FROM x.status OR x.next IS NULL",
+        {
+            "horizon": horizon,
+            "ids": list(since),
+            "sinces": list(since.values()),
+            "until": until,
+        },
     )
-    rows = await cur.fetchall()
-    if rows:
-        cursor.ingested_at = max(cursor.ingested_at, max(r[3] for r in rows))
-    return [(r[0], r[1], r[2]) for r in rows]
+    return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
 
 
 @dataclass(frozen=True, slots=True)

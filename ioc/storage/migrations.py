@@ -20,7 +20,7 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from ioc.storage.summaries import SUMMARY_TABLES
+from ioc.storage.summaries import BY_NAME, EPOCH, SUMMARY_TABLES, UPTIME_BUCKET
 from ioc.storage.tables import EVENT_TABLES, MODE_QUERY, EventTable
 
 log = logging.getLogger(__name__)
@@ -318,8 +318,9 @@ def _v3_kpi_current(conn: psycopg.Connection, mode: Mode) -> None:
     )
     # Bucket first: new minutes go to the right edge of the index, which made the writer's
     # upsert about a fifth cheaper (bench/README.md); window sums scan by bucket anyway.
-    conn.execute("ALTER TABLE uptime_1m DROP CONSTRAINT IF EXISTS uptime_1m_pkey")
-    conn.execute("ALTER TABLE uptime_1m ADD PRIMARY KEY (bucket, service_id)")
+    if _has_table(conn, "uptime_1m"):  # a fresh database gets uptime_5m from migration 2
+        conn.execute("ALTER TABLE uptime_1m DROP CONSTRAINT IF EXISTS uptime_1m_pkey")
+        conn.execute("ALTER TABLE uptime_1m ADD PRIMARY KEY (bucket, service_id)")
     conn.execute("DROP VIEW IF EXISTS kpi_latest")
     conn.execute(
         """
@@ -327,6 +328,33 @@ def _v3_kpi_current(conn: psycopg.Connection, mode: Mode) -> None:
         SELECT taken_at, scope, key, period, "values" FROM kpi_current
         """
     )
+
+
+def _v4_uptime_5m(conn: psycopg.Connection, mode: Mode) -> None:
+    """Uptime summaries in five-minute buckets (``ioc.kpi.uptime.BUCKET``): the minute table
+    was half as many rows as the checks and cost ingest more than the KPI budget. The minute
+    rows fold into their five-minute buckets. The incident tracker now reads each service's
+    checks from its settled point through ``(service_id, event_time)``, so the index on
+    ``ingested_at`` only cost every insert."""
+    ddl = sql.SQL(BY_NAME["uptime_5m"].ddl)  # type: ignore[arg-type]
+    conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS uptime_5m ({})").format(ddl))
+    if mode == "timescale":
+        conn.execute(
+            "SELECT create_hypertable('uptime_5m'::regclass, 'bucket',"
+            " chunk_time_interval => interval '7 days', if_not_exists => true)"
+        )
+    if _has_table(conn, "uptime_1m"):
+        conn.execute(
+            f"""
+            INSERT INTO uptime_5m
+            SELECT service_id, date_bin('{UPTIME_BUCKET}', bucket, {EPOCH}), sum(checks),
+                   sum(up), sum(degraded), sum(down), sum(latency_ms_sum), sum(latency_samples)
+            FROM uptime_1m GROUP BY 1, 2
+            ON CONFLICT DO NOTHING
+            """
+        )
+        conn.execute("DROP TABLE uptime_1m")
+    conn.execute("DROP INDEX IF EXISTS uptime_checks_ingested_idx")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -337,6 +365,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "current KPI values in a table of their own; uptime_1m keyed by bucket first",
         _v3_kpi_current,
     ),
+    Migration(4, "uptime summaries in five-minute buckets; no ingested_at index", _v4_uptime_5m),
 )
 
 

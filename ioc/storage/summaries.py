@@ -26,8 +26,10 @@ from typing import Any
 import psycopg
 
 from ioc.events import SecurityEvent, UptimeEvent
+from ioc.kpi.uptime import BUCKET
 
 EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
+UPTIME_BUCKET = f"{int(BUCKET.total_seconds())} seconds"  # the pure rule's bucket, in SQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +42,9 @@ class SummaryTable:
 
 SUMMARY_TABLES: tuple[SummaryTable, ...] = (
     SummaryTable(
-        "uptime_1m",
+        "uptime_5m",
         "uptime_checks",
-        "1 minute",
+        UPTIME_BUCKET,
         """
         service_id      text NOT NULL,
         bucket          timestamptz NOT NULL,
@@ -112,18 +114,18 @@ def _unnest(types: Sequence[str]) -> str:
     return ", ".join(f"%b::{t}[]" for t in types)
 
 
-_UPTIME_1M_TYPES = ["text", "timestamptz", "int", "int", "int", "int", "float8", "int"]
-_UPTIME_1M = f"""
-INSERT INTO uptime_1m (service_id, bucket, checks, up, degraded, down, latency_ms_sum,
+_UPTIME_5M_TYPES = ["text", "timestamptz", "int", "int", "int", "int", "float8", "int"]
+_UPTIME_5M = f"""
+INSERT INTO uptime_5m (service_id, bucket, checks, up, degraded, down, latency_ms_sum,
                        latency_samples)
-SELECT * FROM unnest({_unnest(_UPTIME_1M_TYPES)})
+SELECT * FROM unnest({_unnest(_UPTIME_5M_TYPES)})
 ON CONFLICT (bucket, service_id) DO UPDATE SET
-    checks = uptime_1m.checks + EXCLUDED.checks,
-    up = uptime_1m.up + EXCLUDED.up,
-    degraded = uptime_1m.degraded + EXCLUDED.degraded,
-    down = uptime_1m.down + EXCLUDED.down,
-    latency_ms_sum = uptime_1m.latency_ms_sum + EXCLUDED.latency_ms_sum,
-    latency_samples = uptime_1m.latency_samples + EXCLUDED.latency_samples
+    checks = uptime_5m.checks + EXCLUDED.checks,
+    up = uptime_5m.up + EXCLUDED.up,
+    degraded = uptime_5m.degraded + EXCLUDED.degraded,
+    down = uptime_5m.down + EXCLUDED.down,
+    latency_ms_sum = uptime_5m.latency_ms_sum + EXCLUDED.latency_ms_sum,
+    latency_samples = uptime_5m.latency_samples + EXCLUDED.latency_samples
 """
 
 # The latest check (by time, then status name, as the incident scan orders ties) sets the
@@ -177,24 +179,25 @@ def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
 
 
 _STATUS_COLUMN = {"up": 1, "degraded": 2, "down": 3}
+_UPTIME_BUCKET_SECONDS = int(BUCKET.total_seconds())
 
 
 async def add_uptime(conn: psycopg.AsyncConnection, events: Sequence[UptimeEvent]) -> None:
-    """Add newly stored checks to ``uptime_1m`` and ``uptime_services``.
+    """Add newly stored checks to ``uptime_5m`` and ``uptime_services``.
 
     One pass on integer seconds, like :func:`add_security`; it gives exactly
-    :func:`ioc.kpi.uptime.minute_counts`, as the integration tests check.
+    :func:`ioc.kpi.uptime.bucket_counts`, as the integration tests check.
     """
     if not events:
         return
-    minutes: dict[tuple[str, int], list[Any]] = {}
+    buckets: dict[tuple[str, int], list[Any]] = {}
     services: dict[str, list[Any]] = {}
     for e in events:
         ts = int(e.event_time.timestamp())
-        key = (e.service_id, ts - ts % 60)
-        m = minutes.get(key)
+        key = (e.service_id, ts - ts % _UPTIME_BUCKET_SECONDS)
+        m = buckets.get(key)
         if m is None:
-            m = minutes[key] = [0, 0, 0, 0, 0.0, 0]
+            m = buckets[key] = [0, 0, 0, 0, 0.0, 0]
         m[0] += 1
         m[_STATUS_COLUMN[e.status]] += 1
         if e.latency_ms is not None:
@@ -217,10 +220,10 @@ async def add_uptime(conn: psycopg.AsyncConnection, events: Sequence[UptimeEvent
             row[1], row[2] = e.event_time, e.status
         if tls_seen is not None and (row[4] is None or tls_seen > row[4]):
             row[3], row[4] = e.tls_expires_at, tls_seen
-    at = _bucket_times({k[1] for k in minutes})
-    rows = [(s, at[t], *m) for (s, t), m in sorted(minutes.items())]
+    at = _bucket_times({k[1] for k in buckets})
+    rows = [(s, at[t], *m) for (s, t), m in sorted(buckets.items())]
     async with conn.pipeline():  # one round trip for both
-        await conn.execute(_UPTIME_1M, _columns(rows))
+        await conn.execute(_UPTIME_5M, _columns(rows))
         await conn.execute(
             _UPTIME_SERVICES, _columns([(s, *v) for s, v in sorted(services.items())])
         )
@@ -271,9 +274,9 @@ def _bucket_times(seconds: set[int]) -> dict[int, datetime]:
 # --- Rebuilding from raw rows (``ioc kpi recompute``) -------------------------------------
 
 _REBUILD: dict[str, str] = {
-    "uptime_1m": f"""
-        INSERT INTO uptime_1m
-        SELECT service_id, date_bin('1 minute', event_time, {EPOCH}) AS bucket,
+    "uptime_5m": f"""
+        INSERT INTO uptime_5m
+        SELECT service_id, date_bin('{UPTIME_BUCKET}', event_time, {EPOCH}) AS bucket,
                count(*), count(*) FILTER (WHERE status = 'up'),
                count(*) FILTER (WHERE status = 'degraded'),
                count(*) FILTER (WHERE status = 'down'),

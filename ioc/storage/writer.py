@@ -247,11 +247,20 @@ CONNECTION_DEFAULTS = {
     "tcp_user_timeout": "30000",
     "application_name": "ioc-worker",
 }
+# PostgreSQL's JIT compiles any statement whose estimated cost passes ``jit_above_cost``: our
+# statements are short and planned on fresh statistics, so it compiled for 40 ms to run for
+# 15 (the incident tracker's read went from 8.6 s to 0.6 s over a backfill, bench/README.md).
+NO_JIT = "-c jit=off"
 
 
 def with_connection_defaults(conninfo: str) -> str:
+    """``conninfo`` with the defaults it does not set itself, and JIT off for the session
+    unless its ``options`` say otherwise."""
     given = conninfo_to_dict(conninfo)
     extra = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
+    options = str(given.get("options") or "")
+    if "jit" not in options:
+        extra["options"] = f"{options} {NO_JIT}".strip()
     return make_conninfo(conninfo, **extra)
 
 

@@ -101,7 +101,7 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(
         worker.stop()
 
     with psycopg.connect(kpi_stack.database_url, autocommit=True) as conn:
-        for table in ("uptime_1m", "security_5m", "security_targets_1h"):
+        for table in ("uptime_5m", "security_5m", "security_targets_1h"):
             conn.execute(f"DELETE FROM {table}")  # recompute must re-derive them
     hour = timedelta(hours=1)
     lo = datetime.fromtimestamp(start.timestamp() // 3600 * 3600, UTC) - hour

@@ -15,6 +15,7 @@ import pytest
 from ioc.events import UptimeEvent
 from ioc.kpi.calendar import WorkCalendar
 from ioc.kpi.holidays import VN_PUBLIC_HOLIDAYS
+from ioc.kpi.uptime import BUCKET, floor_to
 from ioc.kpi_live import LiveKpis
 from ioc.storage.writer import EventWriter
 from ioc.storage_types import Consumed
@@ -108,7 +109,7 @@ def test_ending_an_unknown_window_says_so(database: str) -> None:
 
 def test_a_window_declared_after_the_fact_clears_the_outage_it_covers(database: str) -> None:
     now = datetime.now(UTC)
-    start = now.replace(second=0, microsecond=0) - timedelta(minutes=50)
+    start = floor_to(now, BUCKET) - timedelta(minutes=50)  # the outage fills two buckets
     statuses = ["up"] * 10 + ["down"] * 10 + ["up"] * 20  # one check a minute, 40 minutes
     checks = [
         UptimeEvent(

@@ -139,7 +139,7 @@ def test_timescale_gives_the_same_answers_as_plain_postgres(plain_db: str) -> No
             "dossier_events",
             "uptime_checks",
             "security_events",
-            "uptime_1m",
+            "uptime_5m",
             "security_5m",
             "security_targets_1h",
             "kpi_snapshots",
@@ -149,7 +149,7 @@ def test_timescale_gives_the_same_answers_as_plain_postgres(plain_db: str) -> No
         assert asyncio.run(run_maintenance(url, 30, NOW, kpi_history_days=90)) == [
             "uptime_checks: retention 30 days",
             "security_events: retention 30 days",
-            "uptime_1m: retention 30 days",
+            "uptime_5m: retention 30 days",
             "security_5m: retention 30 days",
             "security_targets_1h: retention 30 days",
             "kpi_snapshots: retention 90 days",
@@ -165,7 +165,7 @@ def test_timescale_gives_the_same_answers_as_plain_postgres(plain_db: str) -> No
         assert policies == {
             "uptime_checks": "30 days",
             "security_events": "30 days",
-            "uptime_1m": "30 days",
+            "uptime_5m": "30 days",
             "security_5m": "30 days",
             "security_targets_1h": "30 days",
             "kpi_snapshots": "90 days",

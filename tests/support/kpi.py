@@ -35,9 +35,9 @@ from ioc.kpi.uptime import (
     IncidentSummary,
     MaintenanceWindow,
     availability,
+    bucket_counts,
     floor_to,
     incidents,
-    minute_counts,
     window_bounds,
 )
 from ioc.kpi_live import CATEGORIES
@@ -94,18 +94,18 @@ def expected_rows(
     }
     rows = dossier_rows(now, sim.tree, by_period)
 
-    minutes: dict[str, dict[datetime, Any]] = defaultdict(dict)
-    for (sid, minute), c in minute_counts(uptime).items():
-        minutes[sid][minute] = c
+    buckets: dict[str, dict[datetime, Any]] = defaultdict(dict)
+    for (sid, bucket), c in bucket_counts(uptime).items():
+        buckets[sid][bucket] = c
     checks: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for e in uptime:
         checks[e.service_id].append((e.event_time, e.status))
     found = incidents(checks, maintenance)
     services: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for sid in sorted(minutes):
+    for sid in sorted(buckets):
         for name, length in WINDOWS.items():
             start, end = window_bounds(now, length)
-            c = availability(sid, minutes[sid], start, end, maintenance)
+            c = availability(sid, buckets[sid], start, end, maintenance)
             summary = IncidentSummary.of([i for i in found if i.service_id == sid], start, end)
             services[("service", sid, name)] = service_window_values(c, summary)
         last_at, last_status = max((e.event_time, e.status) for e in uptime if e.service_id == sid)

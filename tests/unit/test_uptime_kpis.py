@@ -17,10 +17,10 @@ from ioc.kpi.uptime import (
     IncidentTracker,
     MaintenanceWindow,
     availability,
+    bucket_counts,
     days_until,
     floor_to,
     incidents,
-    minute_counts,
     window_bounds,
 )
 
@@ -38,34 +38,41 @@ def check(minute: float, status: str, service: str = "portal", latency: float | 
     )
 
 
-def per_minute(events: list[UptimeEvent], service: str = "portal") -> dict[datetime, CheckCounts]:
-    return {m: c for (s, m), c in minute_counts(events).items() if s == service}
+def per_bucket(events: list[UptimeEvent], service: str = "portal") -> dict[datetime, CheckCounts]:
+    return {m: c for (s, m), c in bucket_counts(events).items() if s == service}
 
 
-def test_availability_counts_degraded_as_available_and_excludes_maintenance_minutes() -> None:
-    events = [check(0, "up"), check(0.5, "degraded"), check(1, "down"), check(1.5, "down")]
-    events += [check(2, "up"), check(2.5, "up")]
-    minutes = per_minute(events)
-    whole = availability("portal", minutes, T0, T0 + timedelta(minutes=3))
-    assert (whole.checks, whole.up, whole.degraded, whole.down) == (6, 3, 1, 2)
-    assert whole.availability == pytest.approx(4 / 6)
-    # A window from 08:01:10 to 08:01:20 touches minute 08:01 only: that whole minute goes.
-    window = MaintenanceWindow(T0 + timedelta(seconds=70), T0 + timedelta(seconds=80), "portal")
-    kept = availability("portal", minutes, T0, T0 + timedelta(minutes=3), [window])
-    assert (kept.checks, kept.down, kept.availability) == (4, 0, 1.0)
-    # Another service's window, or one that ends exactly at the minute, changes nothing.
-    other = MaintenanceWindow(T0, T0 + timedelta(minutes=3), "mail")
-    ends_at_minute = MaintenanceWindow(T0 - timedelta(minutes=5), T0, None)
+def test_availability_counts_degraded_as_available_and_excludes_maintenance_buckets() -> None:
+    # Two checks a minute over 15 minutes (three buckets); the portal is down from 08:06 to 08:08.
+    events = [
+        check(m / 2, "degraded" if m == 1 else "down" if 12 <= m < 16 else "up") for m in range(30)
+    ]
+    buckets = per_bucket(events)
+    assert sorted(buckets) == [T0, T0 + timedelta(minutes=5), T0 + timedelta(minutes=10)]
+    whole = availability("portal", buckets, T0, T0 + timedelta(minutes=15))
+    assert (whole.checks, whole.up, whole.degraded, whole.down) == (30, 25, 1, 4)
+    assert whole.availability == pytest.approx(26 / 30)
+    # A window from 08:06:10 to 08:06:20 touches the 08:05 bucket only: those ten checks go.
+    window = MaintenanceWindow(T0 + timedelta(seconds=370), T0 + timedelta(seconds=380), "portal")
+    kept = availability("portal", buckets, T0, T0 + timedelta(minutes=15), [window])
+    assert (kept.checks, kept.down, kept.availability) == (20, 0, 1.0)
+    # Another service's window, or one that ends exactly at a bucket's start, changes nothing.
+    other = MaintenanceWindow(T0, T0 + timedelta(minutes=15), "mail")
+    ends_at_bucket = MaintenanceWindow(T0 - timedelta(minutes=5), T0, None)
     assert (
-        availability("portal", minutes, T0, T0 + timedelta(minutes=3), [other, ends_at_minute])
+        availability("portal", buckets, T0, T0 + timedelta(minutes=15), [other, ends_at_bucket])
         == whole
     )
 
 
-def test_window_covers_whole_minutes_up_to_the_current_one() -> None:
-    now = T0 + timedelta(minutes=59, seconds=30)
+def test_window_covers_whole_buckets_up_to_the_current_one() -> None:
+    now = T0 + timedelta(minutes=57, seconds=30)
     start, end = window_bounds(now, timedelta(hours=1))
     assert (start, end) == (T0, T0 + timedelta(hours=1))
+    # At the first second of a bucket the window moves on by one bucket.
+    assert window_bounds(T0 + timedelta(hours=1), timedelta(hours=1))[0] == T0 + timedelta(
+        minutes=5
+    )
 
 
 def test_no_checks_gives_no_availability_not_zero() -> None:
@@ -96,9 +103,16 @@ def test_incidents_are_down_to_not_down_spans_and_open_ones_stay_open() -> None:
 
 
 def test_down_checks_inside_maintenance_open_no_incident() -> None:
-    checks = [(T0, "up"), (T0 + timedelta(minutes=1), "down"), (T0 + timedelta(minutes=2), "up")]
-    window = MaintenanceWindow(T0 + timedelta(minutes=1), T0 + timedelta(minutes=2), "portal")
+    checks = [(T0, "up"), (T0 + timedelta(minutes=6), "down"), (T0 + timedelta(minutes=12), "up")]
+    window = MaintenanceWindow(T0 + timedelta(minutes=6), T0 + timedelta(minutes=7), "portal")
     assert incidents({"portal": checks}, [window]) == []
+    # The bucket is the unit: a window in the first minutes of the bucket covers its last ones.
+    late_in_bucket = [
+        (T0, "up"),
+        (T0 + timedelta(minutes=9), "down"),
+        (T0 + timedelta(minutes=12), "up"),
+    ]
+    assert incidents({"portal": late_in_bucket}, [window]) == []
 
 
 def test_mean_time_to_recover_counts_only_incidents_recovered_inside_the_window() -> None:
@@ -122,15 +136,15 @@ check_lists = st.lists(
 
 
 @given(check_lists, st.integers(1, 600))
-def test_minute_buckets_add_up_over_any_split(raw: list[tuple[str, int, str]], cut: int) -> None:
+def test_buckets_add_up_over_any_split(raw: list[tuple[str, int, str]], cut: int) -> None:
     events = [
         UptimeEvent(
             event_id=f"e{i}", event_time=T0 + timedelta(seconds=s), service_id=svc, status=st_
         )  # type: ignore[arg-type]
         for i, (svc, s, st_) in enumerate(raw)
     ]
-    whole = minute_counts(events)
-    first, second = minute_counts(events[:cut]), minute_counts(events[cut:])
+    whole = bucket_counts(events)
+    first, second = bucket_counts(events[:cut]), bucket_counts(events[cut:])
     merged = {k: first.get(k, CheckCounts()) + second.get(k, CheckCounts()) for k in first | second}
     assert merged == whole
     for counts in whole.values():
