@@ -1,0 +1,1 @@
+"""Alerting: rules, lifecycle, routing (pure core); delivery adapters live in ioc.notify."""
