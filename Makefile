@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements/lock.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install postgres services demo test unit lint typecheck bench lock clean
+.PHONY: install postgres alertmanager services demo test unit lint typecheck bench lock clean
 
 install: $(STAMP)
 
@@ -19,12 +19,17 @@ $(STAMP): requirements/lock.txt pyproject.toml
 postgres:
 	deploy/local/postgres.sh
 
+# Alertmanager's binary (Debian's prometheus-alertmanager; no system daemon is started): the
+# demo, the tests and the bench each run their own on a free loopback port.
+alertmanager:
+	deploy/local/alertmanager.sh
+
 # Database and the embedded broker (left running), for a hand-run worker or simulator.
 services: install postgres
 	$(BIN)/ioc services up
 
 # The demo starts (and on Ctrl-C stops) its own broker, worker and simulator.
-demo: install postgres
+demo: install postgres alertmanager
 	$(BIN)/ioc demo
 
 lint: install
@@ -37,8 +42,9 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -q tests/unit
 
-# Tests start their own brokers and databases; they need only the PostgreSQL server.
-test: install postgres lint typecheck
+# Tests start their own brokers, databases and Alertmanagers; they need the PostgreSQL server
+# and the Alertmanager binary.
+test: install postgres alertmanager lint typecheck
 	$(BIN)/pytest -q
 
 bench: install postgres
