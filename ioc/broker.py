@@ -24,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from ioc.config import Settings
-from ioc.streams import DEADLETTER_TOPIC, KPI_TOPIC, STREAMS
+from ioc.streams import ALERTS_TOPIC, DEADLETTER_TOPIC, KPI_TOPIC, STREAMS
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def topic_plan(settings: Settings) -> dict[str, int]:
     plan = {s.topic: settings.partitions_for(s.name) for s in STREAMS}
     plan[DEADLETTER_TOPIC] = settings.partitions
     plan[KPI_TOPIC] = settings.partitions
+    plan[ALERTS_TOPIC] = settings.partitions
     return plan
 
 

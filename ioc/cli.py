@@ -6,13 +6,16 @@ import asyncio
 import contextlib
 import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ioc.cli_alerts import alerts_app, users_app
 from ioc.config import ConfigError, Settings, mask_password
 
 if TYPE_CHECKING:
+    from ioc.alerts.rules import AlertConfig
     from ioc.services.tansu import TansuBroker
 
 app = typer.Typer(help="IOC stream backend.", no_args_is_help=True, add_completion=False)
@@ -20,6 +23,8 @@ services_app = typer.Typer(
     help="Local broker and database for development and tests.", no_args_is_help=True
 )
 app.add_typer(services_app, name="services")
+app.add_typer(users_app, name="users")
+app.add_typer(alerts_app, name="alerts")
 
 
 def _settings() -> Settings:
@@ -236,6 +241,49 @@ def topics() -> None:
         typer.echo(f"{topic}: {n} partitions")
 
 
+rules_app = typer.Typer(help="Alert rule files: validate them.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("check")
+def rules_check(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Rule files or directories (default: IOC_ALERT_RULES)."),
+    ] = None,
+) -> None:
+    """Load the rule files as the worker would (secrets from the environment) and report
+    every problem with its file and place, or what was loaded. Exit 1 on any problem."""
+    import os
+
+    from ioc.alerts.rules import check
+
+    sources = list(paths) if paths else list(_settings().alert_rules)
+    ok, report = check(sources, os.environ)
+    typer.echo(report, err=not ok)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _alert_config(settings: Settings) -> AlertConfig | None:
+    """The rule files the worker evaluates, or None with alerting off. A broken file stops
+    the worker at start (with every problem listed), never half-way through the night."""
+    import logging
+    import os
+
+    from ioc.alerts.rules import RuleFileError, load_config
+
+    if not settings.alerts_enabled:
+        return None
+    try:
+        config = load_config(list(settings.alert_rules), os.environ)
+    except RuleFileError as exc:
+        typer.secho(f"alert rules: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    for warning in config.warnings:
+        logging.getLogger("ioc.alerts").warning("alert rules: %s", warning)
+    return config
+
+
 @app.command()
 def worker() -> None:
     """Run a Faust worker: the ingest agents for the three streams, with /metrics."""
@@ -250,7 +298,7 @@ def worker() -> None:
     asyncio.run(ensure_topics(settings))
     import faust
 
-    faust_app = create_app(settings)
+    faust_app = create_app(settings, alert_config=_alert_config(settings))
     loglevel = {"warning": "warn", "critical": "crit"}.get(settings.log_level, settings.log_level)
     faust.Worker(faust_app, loglevel=loglevel, quiet=True).execute_from_commandline()
 

@@ -19,6 +19,8 @@ IngestEngine = Literal["batch", "agents"]
 
 DEFAULT_BROKER_PORT = 19092
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ioc"
+# The committed rule set, beside the package in a checkout (deploy/alert-rules).
+DEFAULT_ALERT_RULES = Path(__file__).resolve().parent.parent / "deploy" / "alert-rules"
 
 
 class ConfigError(ValueError):
@@ -51,6 +53,10 @@ class Settings:
     kpi_quiet_source_seconds: int = 1800
     kpi_history_days: int = 90
     extra_holidays: tuple[date, ...] = ()
+    alerts_enabled: bool = True
+    alert_rules: tuple[Path, ...] = field(default_factory=lambda: (DEFAULT_ALERT_RULES,))
+    alert_api_port: int = 9465
+    alert_link_base: str | None = None
 
     def partitions_for(self, stream: str) -> int:
         return self.stream_partitions.get(stream, self.partitions)
@@ -132,6 +138,12 @@ class Settings:
                 env, "IOC_KPI_HISTORY_DAYS", defaults.kpi_history_days, minimum=1
             ),
             extra_holidays=_dates(env, "IOC_HOLIDAYS"),
+            alerts_enabled=_switch(env, "IOC_ALERTS", defaults.alerts_enabled),
+            alert_rules=tuple(Path(p) for p in env["IOC_ALERT_RULES"].split(":") if p)
+            if env.get("IOC_ALERT_RULES")
+            else defaults.alert_rules,
+            alert_api_port=_int(env, "IOC_ALERT_API_PORT", defaults.alert_api_port, minimum=0),
+            alert_link_base=env.get("IOC_ALERT_LINK_BASE") or None,
         )
 
 

@@ -1,10 +1,10 @@
 """``ioc demo``: the whole pipeline on one machine, with a live terminal view.
 
-Starts what is missing (database, embedded broker), migrates, runs one worker as a child
-process and the province simulator in this process, and redraws a table every second from the
-worker's own ``/metrics``, so what you see is what Prometheus would scrape. Ctrl-C stops the
-simulator, then the worker (gracefully, then by force), then the broker if the demo started it;
-children also die with this process if it is killed (PR_SET_PDEATHSIG).
+Starts what is missing (database, embedded broker, a local Alertmanager), migrates, runs one
+worker as a child process and the province simulator in this process, and redraws a table
+every second from the worker's own ``/metrics``, so what you see is what Prometheus would
+scrape. Ctrl-C stops the simulator, then the worker (gracefully, then by force), then what
+the demo started; children also die with this process if it is killed (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
@@ -30,7 +31,12 @@ from ioc.services.processes import child_dies_with_parent
 from ioc.simulator.runner import SimulationPlan, SimulationStats, run_simulation
 from ioc.streams import STREAMS
 
+if TYPE_CHECKING:
+    from ioc.services.alertmanager import LocalAlertmanager
+
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+DEMO_ALERTMANAGER_PORT = 19093  # beside the embedded broker's 19092
+ALERT_SEVERITIES = ("critical", "high", "medium", "low", "info")
 
 
 def scrape(port: int, timeout: float = 0.5) -> Samples | None:
@@ -123,6 +129,21 @@ class LiveView:
             (stats.sim_time.strftime("%Y-%m-%d %H:%M UTC") if stats.sim_time else "–", ""),
             (f"   elapsed {now - self.started:,.0f}s", "dim"),
         )
+        open_alerts = {
+            labels[0][1]: int(v)
+            for (name, labels), v in cur.items()
+            if name == "ioc_alerts_open" and labels
+        }
+        if open_alerts:
+            status.append_text(
+                Text.assemble(
+                    ("\nopen alerts ", "bold"),
+                    (
+                        "  ".join(f"{sev} {open_alerts.get(sev, 0)}" for sev in ALERT_SEVERITIES),
+                        "red" if open_alerts.get("critical") else "",
+                    ),
+                )
+            )
         foot = Text(
             f"broker {settings.kafka_bootstrap} · db {mask_password(settings.database_url)}"
             f" · metrics http://127.0.0.1:{settings.metrics_port}/metrics · Ctrl-C stops",
@@ -150,12 +171,13 @@ def run_demo(settings: Settings, *, speedup: float = 720.0, duration: float | No
             broker = candidate
     mode, _ = migrate(settings.database_url)
     asyncio.run(ensure_topics(settings))
+    alertmanager, env = _start_alertmanager(settings, console)
     log_path = settings.state_dir / "demo-worker.log"
     console.print(f"[bold]Storage mode: {mode}. Starting the worker (log: {log_path})…[/]")
     with open(log_path, "ab") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "ioc.cli", "worker"],
-            env={**os.environ, "IOC_METRICS_PORT": str(settings.metrics_port)},
+            env={**os.environ, **env, "IOC_METRICS_PORT": str(settings.metrics_port)},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -169,9 +191,31 @@ def run_demo(settings: Settings, *, speedup: float = 720.0, duration: float | No
     finally:
         console.print("[bold]Stopping…[/]")
         _stop(worker)
+        if alertmanager is not None:
+            alertmanager.stop()
         if broker is not None:
             broker.stop()
     return 0
+
+
+def _start_alertmanager(
+    settings: Settings, console: Console
+) -> tuple[LocalAlertmanager | None, dict[str, str]]:
+    """A local Alertmanager for the alerts the demo's rules raise, unless the environment
+    names one (``IOC_ALERTMANAGER_URL``) or the binary is missing (``make alertmanager``)."""
+    from ioc.services.alertmanager import AlertmanagerError, LocalAlertmanager
+
+    if os.environ.get("IOC_ALERTMANAGER_URL"):
+        return None, {}
+    am = LocalAlertmanager(port=DEMO_ALERTMANAGER_PORT, state_dir=settings.state_dir / "am")
+    try:
+        if not am.running():
+            am.start(tied_to_parent=True)
+    except AlertmanagerError as exc:
+        console.print(f"[yellow]No Alertmanager ({exc}); alerts are stored, not delivered.[/]")
+        return None, {}
+    console.print(f"[bold]Alertmanager on {am.url} (alerts: {am.url}/#/alerts)[/]")
+    return am, {"IOC_ALERTMANAGER_URL": am.url}
 
 
 async def _live(

@@ -194,3 +194,76 @@ class KpiGauges:
             for labels in before - seen.get(gauge, set()):
                 gauge.remove(*labels)
         self._set = seen
+
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class AlertMetrics:
+    """Alerting: what fired, what was delivered or failed per receiver, and how fast.
+
+    Labels are bounded: rules and receivers come from the rule files, ``kind`` is the
+    receiver type, ``change`` the lifecycle change kind.
+    """
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.fired = Counter(
+            "ioc_alerts_fired",
+            "Alerts opened (a new occurrence of a fingerprint).",
+            ["rule", "severity"],
+            registry=registry,
+        )
+        self.changes = Counter(
+            "ioc_alert_changes",
+            "Alert state changes recorded (also on ioc.alerts.v1).",
+            ["change"],
+            registry=registry,
+        )
+        self.open = Gauge(
+            "ioc_alerts_open",
+            "Open alerts (firing or acknowledged) per severity.",
+            ["severity"],
+            registry=registry,
+        )
+        self.notifications_sent = Counter(
+            "ioc_notifications_sent",
+            "Notifications delivered.",
+            ["receiver", "kind"],
+            registry=registry,
+        )
+        self.notifications_failed = Counter(
+            "ioc_notifications_failed",
+            "Notifications that failed for good (kept in the notifications table).",
+            ["receiver", "kind"],
+            registry=registry,
+        )
+        self.notification_latency = Histogram(
+            "ioc_notification_latency_seconds",
+            "From the triggering record's acceptance by the broker to the delivery.",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.events = Counter(
+            "ioc_alert_events_evaluated",
+            "Records the alert rules evaluated, per stream.",
+            ["stream"],
+            registry=registry,
+        )
+        self.cycle_seconds = Histogram(
+            "ioc_alert_cycle_seconds",
+            "One evaluation cycle: rules, lifecycle and the write of its changes.",
+            buckets=WRITE_SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self.leader = Gauge(
+            "ioc_alert_evaluator_leader",
+            "1 while this worker evaluates the alert rules for the deployment.",
+            registry=registry,
+        )
+        self.actions = Counter(
+            "ioc_alert_actions",
+            "People's actions applied or refused by the evaluator.",
+            ["action", "status"],
+            registry=registry,
+        )

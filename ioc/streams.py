@@ -30,3 +30,4 @@ BY_NAME: Final[dict[str, Stream]] = {s.name: s for s in STREAMS}
 BY_EVENT_TYPE: Final[dict[type, Stream]] = {s.event_type: s for s in STREAMS}
 DEADLETTER_TOPIC: Final = "ioc.deadletter.v1"
 KPI_TOPIC: Final = "ioc.kpi.v1"  # KPI snapshot rows, keyed "scope/key/period"
+ALERTS_TOPIC: Final = "ioc.alerts.v1"  # alert state changes, keyed by fingerprint

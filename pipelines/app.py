@@ -22,16 +22,18 @@ import msgspec
 import psycopg
 from prometheus_client import start_http_server
 
+from ioc.alerts.rules import AlertConfig
 from ioc.broker import faust_settings
 from ioc.clock import Clock, SystemClock
 from ioc.config import Settings
 from ioc.deadletter import DeadLetter
 from ioc.kpi.snapshot import KpiRow
-from ioc.metrics import KpiGauges, PipelineMetrics
+from ioc.metrics import AlertMetrics, KpiGauges, PipelineMetrics
 from ioc.storage.maintenance import run_maintenance
 from ioc.storage.tables import EVENT_TABLES, retention_days
-from ioc.streams import DEADLETTER_TOPIC, KPI_TOPIC, STREAMS, Stream
+from ioc.streams import ALERTS_TOPIC, DEADLETTER_TOPIC, KPI_TOPIC, STREAMS, Stream
 from ioc.validation import TimeBounds
+from pipelines.alerting import AlertEvaluator
 from pipelines.batch_ingest import run_batch_ingest
 from pipelines.ingest import IngestHandler, run_agent_batches
 from pipelines.kpi import KpiPublisher
@@ -42,8 +44,12 @@ MAINTENANCE_INTERVAL_SECONDS = 3600.0
 
 
 def create_app(
-    settings: Settings, metrics: PipelineMetrics | None = None, clock: Clock | None = None
+    settings: Settings,
+    metrics: PipelineMetrics | None = None,
+    clock: Clock | None = None,
+    alert_config: AlertConfig | None = None,
 ) -> faust.App:
+    """The worker. ``alert_config`` (the loaded rule files) turns the alert evaluator on."""
     clock = clock or SystemClock()
     metrics = metrics or PipelineMetrics()
     app = faust.App(
@@ -116,6 +122,43 @@ def create_app(
 
         publisher = KpiPublisher(settings, KpiGauges(metrics.registry), clock, send_kpi_rows)
         app.task(publisher.run)
+
+    if settings.alerts_enabled and alert_config is not None:
+        alerts_topic = app.topic(
+            ALERTS_TOPIC, key_type=bytes, value_type=bytes, partitions=settings.partitions
+        )
+
+        async def send_alert_records(records: Sequence[tuple[bytes, bytes]]) -> None:
+            futures = [await alerts_topic.send(key=k, value=v) for k, v in records]
+            for fut in futures:
+                await fut
+
+        evaluator = AlertEvaluator(
+            settings, alert_config, AlertMetrics(metrics.registry), clock, send_alert_records
+        )
+        app.task(evaluator.run)
+
+    if settings.alerts_enabled and settings.alert_api_port:
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def _serve_alert_api() -> None:
+            """The acknowledgement API on every worker: it only queues actions, so any
+            worker may answer; the evaluator (wherever it runs) applies them."""
+            from aiohttp import web
+
+            from ioc.api.alerts import alert_api
+
+            runner = web.AppRunner(
+                alert_api(
+                    settings.database_url,
+                    link_base=settings.alert_link_base,
+                    registry=metrics.registry,
+                ),
+                access_log=None,
+            )
+            await runner.setup()
+            await web.TCPSite(runner, "0.0.0.0", settings.alert_api_port).start()
+            log.info("alert API on :%d", settings.alert_api_port)
 
     app.task(maintain_storage)
     app.timer(MAINTENANCE_INTERVAL_SECONDS)(maintain_storage)

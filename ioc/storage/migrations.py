@@ -357,6 +357,143 @@ def _v4_uptime_5m(conn: psycopg.Connection, mode: Mode) -> None:
     conn.execute("DROP INDEX IF EXISTS uptime_checks_ingested_idx")
 
 
+def _v5_alerts(conn: psycopg.Connection, mode: Mode) -> None:
+    """Alerting: one row per alert occurrence (the whole alert as ``doc``, the columns people
+    and Grafana query beside it), its state changes, silences, the notification outbox, the
+    users of the acknowledgement API and their audited actions.
+
+    The outboxes (``notifications.state``, ``alert_events.published``) are written in the
+    transaction that changes the alert, so a crash never loses a notification or a record
+    for ``ioc.alerts.v1``: the next evaluator sends what is still pending."""
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS alerts (
+            id              uuid PRIMARY KEY,
+            fingerprint     text NOT NULL,
+            rule            text NOT NULL,
+            state           text NOT NULL CHECK (state IN ('firing', 'acknowledged', 'resolved')),
+            severity        text NOT NULL,
+            summary         text NOT NULL,
+            labels          jsonb NOT NULL,
+            starts_at       timestamptz NOT NULL,
+            ends_at         timestamptz,
+            fired_at        timestamptz NOT NULL,
+            updated_at      timestamptz NOT NULL,
+            acknowledged_by text,
+            acknowledged_at timestamptz,
+            resolved_by     text,
+            escalation_level integer NOT NULL DEFAULT 0,
+            event_count     bigint NOT NULL DEFAULT 0,
+            muted           boolean NOT NULL DEFAULT false,
+            doc             jsonb NOT NULL
+        )
+        """
+    )
+    # One open occurrence per fingerprint: the database enforces the deduplication too.
+    conn.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS alerts_open_fingerprint ON alerts (fingerprint)"
+        " WHERE state <> 'resolved'"
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS alerts_starts_at ON alerts (starts_at DESC)")
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS alert_events (
+            id          bigserial PRIMARY KEY,
+            alert_id    uuid NOT NULL,
+            fingerprint text NOT NULL,
+            kind        text NOT NULL,
+            at          timestamptz NOT NULL,
+            actor       text,
+            comment     text,
+            record      jsonb NOT NULL,
+            published   boolean NOT NULL DEFAULT false
+        )
+        """
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS alert_events_alert ON alert_events (alert_id, id)")
+    conn.execute("CREATE INDEX IF NOT EXISTS alert_events_at ON alert_events (at)")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS alert_events_unpublished ON alert_events (id)"
+        " WHERE NOT published"
+    )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS silences (
+            id          text PRIMARY KEY,
+            matchers    jsonb NOT NULL,
+            starts_at   timestamptz NOT NULL,
+            ends_at     timestamptz NOT NULL CHECK (ends_at > starts_at),
+            author      text NOT NULL CHECK (author <> ''),
+            comment     text NOT NULL CHECK (comment <> ''),
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            expired_at  timestamptz,
+            expired_by  text
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS notifications (
+            id          uuid PRIMARY KEY,
+            receiver    text NOT NULL,
+            reason      text NOT NULL,
+            group_key   text NOT NULL,
+            payload     jsonb NOT NULL,
+            created_at  timestamptz NOT NULL,
+            state       text NOT NULL DEFAULT 'pending'
+                        CHECK (state IN ('pending', 'sent', 'failed')),
+            attempts    integer NOT NULL DEFAULT 0,
+            last_status integer,
+            last_error  text,
+            done_at     timestamptz
+        )
+        """
+    )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS notifications_pending ON notifications (created_at)"
+        " WHERE state = 'pending'"
+    )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS notifications_failed ON notifications (created_at)"
+        " WHERE state = 'failed'"
+    )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS alert_users (
+            name        text PRIMARY KEY,
+            role        text NOT NULL CHECK (role IN ('viewer', 'responder', 'admin')),
+            token_hash  text NOT NULL UNIQUE,
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            created_by  text,
+            revoked_at  timestamptz
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS alert_actions (
+            id           bigserial PRIMARY KEY,
+            requested_at timestamptz NOT NULL DEFAULT now(),
+            user_name    text,
+            role         text,
+            action       text NOT NULL,
+            target       text,
+            comment      text,
+            params       jsonb NOT NULL DEFAULT '{}',
+            remote       text,
+            status       text NOT NULL DEFAULT 'pending'
+                         CHECK (status IN ('pending', 'done', 'rejected', 'denied')),
+            result       jsonb,
+            done_at      timestamptz
+        )
+        """
+    )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS alert_actions_pending ON alert_actions (id)"
+        " WHERE status = 'pending'"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "event tables, dossier state, dead letters", _v1_event_tables),
     Migration(2, "KPI summaries, snapshots, maintenance windows, catalogue", _v2_kpi_tables),
@@ -366,6 +503,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v3_kpi_current,
     ),
     Migration(4, "uptime summaries in five-minute buckets; no ingested_at index", _v4_uptime_5m),
+    Migration(
+        5, "alerts, alert events, silences, notification outbox, API users and actions", _v5_alerts
+    ),
 )
 
 

@@ -79,6 +79,7 @@ class Stack:
             "IOC_PARTITIONS": "4",
             "IOC_BATCH_SECONDS": "0.2",
             "IOC_APP_ID": "ioc-test-worker",
+            "IOC_ALERT_API_PORT": "0",  # tests that use the API pick a free port
             **self.extra_env,
         }
 

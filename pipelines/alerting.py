@@ -1,0 +1,351 @@
+"""The alert evaluator: rules in the stream, the lifecycle, its storage and its deliveries.
+
+One evaluator per deployment: every worker runs this task and the one holding a PostgreSQL
+advisory lock evaluates; the others wait and take over within seconds if it dies (the lock
+goes with its session). One evaluator sees every partition, so a correlation across sources or
+an absence of any service is judged on all the events, whatever the partition assignment.
+
+A cycle: read what the security, uptime and KPI topics have (a short poll, so a critical event
+is seen within ~100 ms), evaluate the rules, fold the signals and people's queued actions into
+the :class:`~ioc.alerts.lifecycle.AlertBook`, plan notifications, write all of it in one
+transaction (alerts, ``alert_events``, the ``notifications`` outbox, action outcomes), then
+commit the offsets, hand the notifications to :mod:`pipelines.alert_delivery` and put the state
+changes on ``ioc.alerts.v1``. A crash anywhere replays from the last committed offsets; the
+rules ignore events they have seen, and the outboxes keep what was not sent yet.
+
+On taking over, the evaluator loads the open alerts and silences, and warms the rules up from
+the events stored over their longest look-back, so windows, streaks and burn rates continue
+where the previous evaluator left them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+
+import msgspec
+import psycopg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from ioc.alerts.actions import apply_actions
+from ioc.alerts.evaluate import RuleEngine
+from ioc.alerts.lifecycle import AlertBook
+from ioc.alerts.model import Alert, AlertChange, AlertNotice, Notification, Signal
+from ioc.alerts.notices import plan_notifications
+from ioc.alerts.rules import AlertConfig
+from ioc.broker import consumer_settings
+from ioc.clock import Clock
+from ioc.config import Settings
+from ioc.events import SecurityEvent, UptimeEvent
+from ioc.kpi.snapshot import KpiRow
+from ioc.metrics import AlertMetrics
+from ioc.storage import alert_store
+from ioc.storage.writer import with_connection_defaults
+from ioc.streams import KPI_TOPIC, SECURITY, UPTIME
+from pipelines.alert_delivery import Delivery
+
+log = logging.getLogger(__name__)
+
+ALERT_LOCK = 0x10C_0005
+POLL_MS = 100  # the longest a new record waits before the rules see it
+TICK_SECONDS = 1.0  # clock-driven rules (absence, expiry, escalation) and silences
+ACTION_POLL_SECONDS = 0.2  # how often queued actions are looked for
+RESEND_SECONDS = 60.0  # Alertmanager forgets alerts not re-sent (see ioc.notify.alertmanager)
+WARM_UP_ROWS = 200_000  # per stream: bounded start-up time
+
+SendRecords = Callable[[Sequence[tuple[bytes, bytes]]], Awaitable[None]]
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class AlertEvaluator:
+    def __init__(
+        self,
+        settings: Settings,
+        config: AlertConfig,
+        metrics: AlertMetrics,
+        clock: Clock,
+        send_records: SendRecords,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.metrics = metrics
+        self.clock = clock
+        self.send_records = send_records
+        self.receiver_kinds = {n: r.kind for n, r in config.receivers.items()}
+        self._security = msgspec.json.Decoder(SecurityEvent)
+        self._uptime = msgspec.json.Decoder(UptimeEvent)
+        self._kpi = msgspec.json.Decoder(KpiRow)
+        self.book: AlertBook | None = None
+        self.engine: RuleEngine | None = None
+
+    def link_for(self, alert: Alert) -> str | None:
+        base = self.settings.alert_link_base
+        return f"{base.rstrip('/')}/v1/alerts/{alert.id}" if base else None
+
+    async def run(self) -> None:
+        """Evaluate while this worker leads; on any service failure, start over."""
+        delay = 1.0
+        while True:
+            try:
+                await self._lead()
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError, KafkaError) as exc:
+                log.warning("alert evaluator stopped (%s); retrying in %.0f s", exc, delay)
+            except Exception:
+                log.exception("alert evaluator failed; retrying")
+            self.metrics.leader.set(0)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def _lead(self) -> None:
+        async with await psycopg.AsyncConnection.connect(
+            with_connection_defaults(self.settings.database_url), autocommit=True
+        ) as conn:
+            await _wait_for_lock(conn)
+            log.info("evaluating alert rules from this worker")
+            self.metrics.leader.set(1)
+            now = self.clock.now()
+            book = AlertBook(
+                self.config.routes,
+                self.config.inhibit,
+                alerts=await alert_store.load_open_alerts(conn),
+                silences=await alert_store.load_silences(conn, now),
+                new_id=_new_id,
+            )
+            engine = RuleEngine(self.config)
+            await self._warm_up(conn, engine, now)
+            self.book, self.engine = book, engine
+            delivery = Delivery(
+                self.config.receivers, self.settings.database_url, self.metrics, self.clock
+            )
+            await delivery.start()
+            consumer = AIOKafkaConsumer(
+                SECURITY.topic,
+                UPTIME.topic,
+                KPI_TOPIC,
+                group_id=f"{self.settings.app_id}-alerts",
+                fetch_max_wait_ms=POLL_MS,
+                max_poll_records=5000,
+                **consumer_settings(self.settings),
+            )
+            await consumer.start()
+            try:
+                await self._resume_outboxes(conn, delivery)
+                await self._loop(conn, consumer, book, engine, delivery)
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+                await delivery.stop()
+
+    async def _warm_up(
+        self, conn: psycopg.AsyncConnection, engine: RuleEngine, now: datetime
+    ) -> None:
+        """Feed the rules the stored events of their look-back, in event-time order; the
+        signals are dropped (the open alerts were loaded as they were), only state is built."""
+        started = time.perf_counter()
+        fed = 0
+        for table, decoder, look_back in (
+            ("uptime_checks", self._uptime, engine.look_back("uptime")),
+            ("security_events", self._security, engine.look_back("security")),
+        ):
+            if look_back <= timedelta(0):
+                continue
+            # The newest rows of the look-back, streamed (a server-side cursor keeps memory
+            # flat), oldest first.
+            query = (
+                f"SELECT row_to_json(t)::text FROM (SELECT * FROM {table}"
+                " WHERE event_time >= %s ORDER BY event_time DESC LIMIT %s) t"
+                " ORDER BY t.event_time"
+            )
+            async with conn.transaction(), conn.cursor(f"warm_{table}") as stream:
+                await stream.execute(query, (now - look_back, WARM_UP_ROWS))
+                async for (doc,) in stream:
+                    engine.observe(decoder.decode(_event_json(doc)))
+                    fed += 1
+        cur = await conn.execute('SELECT taken_at, scope, key, period, "values" FROM kpi_current')
+        rows = [KpiRow(t, s, k, p, v) for t, s, k, p, v in await cur.fetchall()]
+        if rows:
+            engine.observe_kpis(rows, now)
+        engine.tick(now)
+        log.info(
+            "alert rules warmed up from %d stored events and %d KPI rows in %.1f s",
+            fed,
+            len(rows),
+            time.perf_counter() - started,
+        )
+
+    async def _resume_outboxes(self, conn: psycopg.AsyncConnection, delivery: Delivery) -> None:
+        """What a previous evaluator wrote but did not send: send it now."""
+        for notification in await alert_store.pending_notifications(conn):
+            if notification.receiver not in self.config.receivers:
+                await delivery.drop_unknown(notification)
+            else:
+                delivery.submit(notification)
+        await self._publish(conn)
+
+    async def _loop(
+        self,
+        conn: psycopg.AsyncConnection,
+        consumer: AIOKafkaConsumer,
+        book: AlertBook,
+        engine: RuleEngine,
+        delivery: Delivery,
+    ) -> None:
+        last_tick = last_actions = last_resend = 0.0
+        while True:
+            batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=5000)
+            started = time.perf_counter()
+            now = self.clock.now()
+            signals: list[Signal] = []
+            kpi_rows: list[KpiRow] = []
+            offsets: dict[TopicPartition, int] = {}
+            for tp, messages in batches.items():
+                offsets[tp] = messages[-1].offset + 1
+                for m in messages:
+                    signals += self._observe(tp.topic, m.value, m.timestamp, engine, kpi_rows)
+            if kpi_rows:
+                signals += engine.observe_kpis(kpi_rows, now)
+            changes: list[AlertChange] = []
+            mono = time.monotonic()
+            if mono - last_tick >= TICK_SECONDS:
+                last_tick = mono
+                signals += engine.tick(now)
+                changes += book.tick(now)
+            for signal in signals:
+                changes += book.apply(signal, now)
+            async with conn.transaction():
+                applied = None
+                if mono - last_actions >= ACTION_POLL_SECONDS:
+                    last_actions = mono
+                    actions = await alert_store.claim_actions(conn)
+                    if actions:
+                        applied = apply_actions(book, actions, now, _new_id)
+                        changes += applied.changes
+                        for o, a in zip(applied.outcomes, actions, strict=True):
+                            self.metrics.actions.labels(a.action, o.status).inc()
+                if not changes and applied is None:
+                    notifications: list[Notification] = []
+                else:
+                    notifications = plan_notifications(
+                        changes, book, self.receiver_kinds, now, _new_id, self.link_for
+                    )
+                    await alert_store.save_cycle(
+                        conn,
+                        changes,
+                        book.alerts,
+                        notifications,
+                        applied.outcomes if applied else (),
+                        applied.silences_added if applied else (),
+                        applied.silences_expired if applied else (),
+                    )
+            if offsets:
+                await consumer.commit(offsets)
+            for n in notifications:
+                delivery.submit(n)
+            if changes:
+                self._count(changes, book)
+                await self._publish(conn)
+                self.metrics.cycle_seconds.observe(time.perf_counter() - started)
+            if mono - last_resend >= RESEND_SECONDS:
+                last_resend = mono
+                self._resend(book, delivery, now)
+
+    def _observe(
+        self,
+        topic: str,
+        value: bytes | None,
+        timestamp_ms: int | None,
+        engine: RuleEngine,
+        kpi_rows: list[KpiRow],
+    ) -> list[Signal]:
+        """One record into the rules; a record that does not decode is ingest's business
+        (it dead-letters it), so here it is skipped."""
+        if not value:
+            return []
+        try:
+            if topic == KPI_TOPIC:
+                kpi_rows.append(self._kpi.decode(value))
+                return []
+            decoder = self._security if topic == SECURITY.topic else self._uptime
+            event = decoder.decode(value)
+        except msgspec.DecodeError:
+            return []
+        received = (
+            datetime.fromtimestamp(timestamp_ms / 1000, tz=self.clock.now().tzinfo)
+            if timestamp_ms is not None and timestamp_ms > 0
+            else None
+        )
+        self.metrics.events.labels("security" if topic == SECURITY.topic else "uptime").inc()
+        return engine.observe(event, received)
+
+    async def _publish(self, conn: psycopg.AsyncConnection) -> None:
+        """Put recorded state changes on ``ioc.alerts.v1`` (the outbox, in order)."""
+        while True:
+            pending = await alert_store.unpublished_changes(conn)
+            if not pending:
+                return
+            await self.send_records([(key.encode(), record) for _, key, record in pending])
+            await alert_store.mark_published(conn, [i for i, _, _ in pending])
+
+    def _count(self, changes: Sequence[AlertChange], book: AlertBook) -> None:
+        for c in changes:
+            if c.kind != "updated":
+                self.metrics.changes.labels(c.kind).inc()
+            if c.kind == "fired":
+                self.metrics.fired.labels(c.alert.rule, c.alert.severity).inc()
+        by_severity: dict[str, int] = dict.fromkeys(
+            ("info", "low", "medium", "high", "critical"), 0
+        )
+        for a in book.alerts.values():
+            by_severity[a.severity] = by_severity.get(a.severity, 0) + 1
+        for severity, n in by_severity.items():
+            self.metrics.open.labels(severity).set(n)
+
+    def _resend(self, book: AlertBook, delivery: Delivery, now: datetime) -> None:
+        """Re-send open, unmuted alerts to the Alertmanagers that were told, as Prometheus
+        does, so Alertmanager keeps them while they last (not recorded: nothing changed)."""
+        for name, kind in self.receiver_kinds.items():
+            if kind != "alertmanager":
+                continue
+            alerts = [a for a in book.alerts.values() if name in a.notified and not a.muted]
+            if alerts:
+                delivery.submit(
+                    Notification(
+                        id=_new_id(),
+                        receiver=name,
+                        reason="firing",
+                        group_key="resend",
+                        alerts=tuple(AlertNotice.of(a, self.link_for(a)) for a in alerts),
+                        created_at=now,
+                    ),
+                    record=False,
+                )
+
+
+async def _wait_for_lock(conn: psycopg.AsyncConnection, every: float = 2.0) -> None:
+    """Until this session holds the evaluator lock (a polite poll: a waiting worker must stay
+    able to notice its database connection dying)."""
+    while True:
+        cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (ALERT_LOCK,))
+        row = await cur.fetchone()
+        if row and row[0]:
+            return
+        await asyncio.sleep(every)
+
+
+def _event_json(row_json: str) -> bytes:
+    """A stored row as the event's JSON: storage-only columns dropped, nulls left out."""
+    doc = msgspec.json.decode(row_json)
+    for col in ("kafka_partition", "kafka_offset", "ingested_at", "severity_rank"):
+        doc.pop(col, None)
+    return msgspec.json.encode({k: v for k, v in doc.items() if v is not None})
