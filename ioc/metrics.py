@@ -237,9 +237,16 @@ class AlertMetrics:
             ["receiver", "kind"],
             registry=registry,
         )
+        self.notification_retries = Counter(
+            "ioc_notification_retries",
+            "Deliveries that failed for now and are retried with backoff (receiver down).",
+            ["receiver", "kind"],
+            registry=registry,
+        )
         self.notification_latency = Histogram(
             "ioc_notification_latency_seconds",
-            "From the triggering record's acceptance by the broker to the delivery.",
+            "From the triggering record's Kafka timestamp (the producer's, unless the topic"
+            " uses LogAppendTime) to the delivery.",
             ["kind"],
             buckets=LATENCY_BUCKETS,
             registry=registry,

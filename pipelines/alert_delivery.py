@@ -29,6 +29,8 @@ from ioc.storage.writer import with_connection_defaults
 log = logging.getLogger(__name__)
 
 QUEUE_BOUND = 10_000  # per receiver; beyond it, notifications stay pending in the outbox
+RETRY_INITIAL_SECONDS = 1.0  # a receiver that is down is retried with backoff up to
+RETRY_MAX_SECONDS = 60.0  # a minute apart, for as long as it takes
 
 
 class Delivery:
@@ -51,6 +53,7 @@ class Delivery:
         self._conn_lock = asyncio.Lock()
         self._queued: set[str] = set()  # ids queued or in flight, so a re-scan skips them
         self._transient: set[str] = set()  # re-sends: not in the outbox, nothing to record
+        self._finished: set[str] = set()  # done since the last outbox scan began
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -76,11 +79,16 @@ class Delivery:
         if self._conn is not None and not self._conn.closed:
             await self._conn.close()
 
+    def begin_scan(self) -> None:
+        """Call before reading the outbox: a notification finished while the read runs is
+        remembered, so the read's stale 'pending' copy of it is not sent twice."""
+        self._finished.clear()
+
     def submit(self, notification: Notification, *, record: bool = True) -> bool:
         """Queue one notification; False if it stays in the outbox for later (queue full or
         receiver unknown — the latter is recorded as a failure by :meth:`drop_unknown`).
         ``record=False`` for a notification that is not in the outbox (a re-send)."""
-        if notification.id in self._queued:
+        if notification.id in self._queued or notification.id in self._finished:
             return True
         queue = self._queues.get(notification.receiver)
         if queue is None or queue.full():
@@ -104,40 +112,67 @@ class Delivery:
         )
 
     async def _drain(self, name: str) -> None:
-        queue, sender = self._queues[name], self._senders[name]
-        kind = self.receivers[name].kind
+        """Send this receiver's notifications in order. A transient failure (receiver down,
+        timeouts, 5xx after the sender's own retries) keeps the notification pending and is
+        retried here with backoff, holding the queue: a later "resolved" must never overtake
+        its "firing"."""
+        queue = self._queues[name]
         while True:
             notification = await queue.get()
+            delay = RETRY_INITIAL_SECONDS
             try:
-                result = await sender.send(notification)
-            except Exception as exc:  # a sender bug must not stop this receiver's queue
-                log.exception("sender %s failed unexpectedly", name)
-                result = DeliveryResult(ok=False, attempts=1, permanent=True, error=repr(exc))
-            now = self.clock.now()
-            if result.ok:
-                self.metrics.notifications_sent.labels(name, kind).inc()
-                if notification.received_at is not None:
-                    latency = (now - notification.received_at).total_seconds()
-                    self.metrics.notification_latency.labels(kind).observe(max(latency, 0.0))
-            else:
-                self.metrics.notifications_failed.labels(name, kind).inc()
-                log.warning(
-                    "notification %s to %s failed for good after %d attempts: %s",
-                    notification.id,
-                    name,
-                    result.attempts,
-                    result.error,
-                )
-            if notification.id in self._transient:
+                while True:
+                    result = await self._send_once(name, notification)
+                    if result.ok or result.permanent or notification.id in self._transient:
+                        break  # a failed re-send is dropped: the next one is fresher
+                    if notification.id not in self._transient:
+                        await self._record(notification, result)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_SECONDS)
+                if notification.id not in self._transient:
+                    await self._record(notification, result)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let one notification stop this receiver's queue
+                log.exception("delivering %s to %s failed unexpectedly", notification.id, name)
+            finally:
                 self._transient.discard(notification.id)
-            else:
-                await self._record(notification, result, now)
-            self._queued.discard(notification.id)
+                self._queued.discard(notification.id)
+                self._finished.add(notification.id)
+
+    async def _send_once(self, name: str, notification: Notification) -> DeliveryResult:
+        kind = self.receivers[name].kind
+        try:
+            result = await self._senders[name].send(notification)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a sender bug: kept as a permanent failure, visible
+            log.exception("sender %s failed unexpectedly", name)
+            result = DeliveryResult(ok=False, attempts=1, permanent=True, error=repr(exc))
+        if result.ok:
+            self.metrics.notifications_sent.labels(name, kind).inc()
+            if notification.received_at is not None:
+                latency = (self.clock.now() - notification.received_at).total_seconds()
+                self.metrics.notification_latency.labels(kind).observe(max(latency, 0.0))
+        elif result.permanent:
+            self.metrics.notifications_failed.labels(name, kind).inc()
+            log.warning(
+                "notification %s to %s failed for good after %d attempts: %s",
+                notification.id,
+                name,
+                result.attempts,
+                result.error,
+            )
+        else:
+            self.metrics.notification_retries.labels(name, kind).inc()
+        return result
 
     async def _record(
         self, notification: Notification, result: DeliveryResult, when: datetime | None = None
     ) -> None:
-        """Write the outcome; retried until the database answers (the delivery happened)."""
+        """Write the outcome; retried until the database answers (the delivery happened).
+        Should the process die first, the notification is still pending and is sent again
+        (receivers drop the repeat by its ``X-IOC-Delivery`` id)."""
         delay = 0.5
         while True:
             try:

@@ -13,9 +13,13 @@ commit the offsets, hand the notifications to :mod:`pipelines.alert_delivery` an
 changes on ``ioc.alerts.v1``. A crash anywhere replays from the last committed offsets; the
 rules ignore events they have seen, and the outboxes keep what was not sent yet.
 
-On taking over, the evaluator loads the open alerts and silences, and warms the rules up from
-the events stored over their longest look-back, so windows, streaks and burn rates continue
-where the previous evaluator left them.
+On taking over, the evaluator loads the open alerts and silences, takes every partition of
+its input topics (it is the only consumer of its group) from the committed offsets, and warms
+the rules up from the stored events of their look-back that lie below those offsets (the
+previous evaluator acted on them); what lies beyond comes from Kafka and is evaluated as new.
+Then the rules adopt the open alerts, so each clears the normal way when its condition is
+found false. A partition never committed starts at its end: a first start does not page
+about last month's events.
 """
 
 from __future__ import annotations
@@ -36,7 +40,14 @@ from aiokafka.errors import KafkaError
 from ioc.alerts.actions import apply_actions
 from ioc.alerts.evaluate import RuleEngine
 from ioc.alerts.lifecycle import AlertBook
-from ioc.alerts.model import Alert, AlertChange, AlertNotice, Notification, Signal
+from ioc.alerts.model import (
+    Alert,
+    AlertChange,
+    AlertNotice,
+    Notification,
+    Signal,
+    fingerprint,
+)
 from ioc.alerts.notices import plan_notifications
 from ioc.alerts.rules import AlertConfig
 from ioc.broker import consumer_settings
@@ -57,7 +68,9 @@ POLL_MS = 100  # the longest a new record waits before the rules see it
 TICK_SECONDS = 1.0  # clock-driven rules (absence, expiry, escalation) and silences
 ACTION_POLL_SECONDS = 0.2  # how often queued actions are looked for
 RESEND_SECONDS = 60.0  # Alertmanager forgets alerts not re-sent (see ioc.notify.alertmanager)
+OUTBOX_SCAN_SECONDS = 30.0  # pending notifications a full queue could not take, sent later
 WARM_UP_ROWS = 200_000  # per stream: bounded start-up time
+INGEST_WAIT_SECONDS = 60.0  # at takeover, for ingest to store what the last evaluator saw
 
 SendRecords = Callable[[Sequence[tuple[bytes, bytes]]], Awaitable[None]]
 
@@ -95,15 +108,20 @@ class AlertEvaluator:
         """Evaluate while this worker leads; on any service failure, start over."""
         delay = 1.0
         while True:
+            began = time.monotonic()
             try:
                 await self._lead()
             except asyncio.CancelledError:
+                log.info("alert evaluator stopping")
+                self.metrics.leader.set(0)
                 raise
             except (psycopg.Error, OSError, KafkaError) as exc:
                 log.warning("alert evaluator stopped (%s); retrying in %.0f s", exc, delay)
             except Exception:
                 log.exception("alert evaluator failed; retrying")
             self.metrics.leader.set(0)
+            if time.monotonic() - began > 60:
+                delay = 1.0  # it led for a while: this is a new failure, not the same one
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 
@@ -112,8 +130,7 @@ class AlertEvaluator:
             with_connection_defaults(self.settings.database_url), autocommit=True
         ) as conn:
             await _wait_for_lock(conn)
-            log.info("evaluating alert rules from this worker")
-            self.metrics.leader.set(1)
+            log.info("evaluating alert rules from this worker (backend %s)", conn.info.backend_pid)
             now = self.clock.now()
             book = AlertBook(
                 self.config.routes,
@@ -123,23 +140,25 @@ class AlertEvaluator:
                 new_id=_new_id,
             )
             engine = RuleEngine(self.config)
-            await self._warm_up(conn, engine, now)
-            self.book, self.engine = book, engine
-            delivery = Delivery(
-                self.config.receivers, self.settings.database_url, self.metrics, self.clock
-            )
-            await delivery.start()
             consumer = AIOKafkaConsumer(
-                SECURITY.topic,
-                UPTIME.topic,
-                KPI_TOPIC,
                 group_id=f"{self.settings.app_id}-alerts",
                 fetch_max_wait_ms=POLL_MS,
                 max_poll_records=5000,
                 **consumer_settings(self.settings),
             )
-            await consumer.start()
+            delivery = Delivery(
+                self.config.receivers, self.settings.database_url, self.metrics, self.clock
+            )
             try:
+                await consumer.start()
+                boundaries = await self._take_positions(consumer)
+                await self._wait_for_ingest(boundaries)
+                await self._warm_up(conn, engine, now, boundaries)
+                adopted = self._adopt(book, engine, now)  # the loop's first tick follows
+                self.book, self.engine = book, engine
+                self.metrics.leader.set(1)  # from here on, every new record is evaluated
+                await delivery.start()
+                await self._cycle(conn, adopted, book, delivery, now)
                 await self._resume_outboxes(conn, delivery)
                 await self._loop(conn, consumer, book, engine, delivery)
             finally:
@@ -147,16 +166,84 @@ class AlertEvaluator:
                     await consumer.stop()
                 await delivery.stop()
 
+    async def _take_positions(self, consumer: AIOKafkaConsumer) -> dict[str, list[int]]:
+        """Assign every partition of the input topics to this (the only) evaluator and start
+        each where the previous one committed; a partition never committed starts at its end
+        (the stored events before it are replayed from the database instead, so a first start
+        does not page about last month). Returns the start offsets per topic and partition:
+        stored events below them were evaluated before; the rest come from Kafka."""
+        await consumer.topics()  # metadata
+        assigned: list[TopicPartition] = []
+        for topic in (SECURITY.topic, UPTIME.topic, KPI_TOPIC):
+            partitions = consumer.partitions_for_topic(topic) or set()
+            assigned += [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        starts: dict[str, list[int]] = {}
+        for tp in assigned:
+            committed = await consumer.committed(tp)
+            if committed is None:
+                await consumer.seek_to_end(tp)
+                position = await consumer.position(tp)
+            else:
+                consumer.seek(tp, committed)
+                position = committed
+            row = starts.setdefault(tp.topic, [])
+            row += [0] * (tp.partition + 1 - len(row))
+            row[tp.partition] = position
+        return starts
+
+    async def _wait_for_ingest(self, starts: dict[str, list[int]]) -> None:
+        """Until ingest has stored what the previous evaluator saw: the warm-up reads it from
+        the database, and Kafka will not deliver it again. Ingest commits its offsets only
+        after the rows (or their dead letters) are committed, so its committed offsets tell.
+        Bounded: after ``INGEST_WAIT_SECONDS`` the evaluator starts anyway, and says so."""
+        group = (
+            f"{self.settings.app_id}-ingest"
+            if self.settings.ingest_engine == "batch"
+            else self.settings.app_id
+        )
+        probe = AIOKafkaConsumer(group_id=group, **consumer_settings(self.settings))
+        await probe.start()
+        try:
+            deadline = time.monotonic() + INGEST_WAIT_SECONDS
+            behind: list[str] = []
+            while True:
+                behind = []
+                for topic in (SECURITY.topic, UPTIME.topic):
+                    for partition, start in enumerate(starts.get(topic, [])):
+                        if start == 0:
+                            continue
+                        stored = await probe.committed(TopicPartition(topic, partition))
+                        if stored is None or stored < start:
+                            behind.append(f"{topic}[{partition}] {stored or 0} < {start}")
+                if not behind or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            if behind:
+                log.warning(
+                    "ingest is still behind the alert evaluator's position (%s); rules start "
+                    "without those events",
+                    ", ".join(behind),
+                )
+        finally:
+            await probe.stop()
+
     async def _warm_up(
-        self, conn: psycopg.AsyncConnection, engine: RuleEngine, now: datetime
+        self,
+        conn: psycopg.AsyncConnection,
+        engine: RuleEngine,
+        now: datetime,
+        starts: dict[str, list[int]],
     ) -> None:
-        """Feed the rules the stored events of their look-back, in event-time order; the
-        signals are dropped (the open alerts were loaded as they were), only state is built."""
+        """Feed the rules the stored events of their look-back that a previous evaluator
+        already saw (below its committed offsets), in event-time order. Their verdicts were
+        acted on then, so the signals are dropped; only the rules' state is rebuilt. Events
+        at or past the committed offsets come from Kafka and are evaluated as new."""
         started = time.perf_counter()
         fed = 0
-        for table, decoder, look_back in (
-            ("uptime_checks", self._uptime, engine.look_back("uptime")),
-            ("security_events", self._security, engine.look_back("security")),
+        for table, topic, decoder, look_back in (
+            ("uptime_checks", UPTIME.topic, self._uptime, engine.look_back("uptime")),
+            ("security_events", SECURITY.topic, self._security, engine.look_back("security")),
         ):
             if look_back <= timedelta(0):
                 continue
@@ -164,11 +251,13 @@ class AlertEvaluator:
             # flat), oldest first.
             query = (
                 f"SELECT row_to_json(t)::text FROM (SELECT * FROM {table}"
-                " WHERE event_time >= %s ORDER BY event_time DESC LIMIT %s) t"
-                " ORDER BY t.event_time"
+                " WHERE event_time >= %s AND (kafka_partition IS NULL OR kafka_offset <"
+                " coalesce((%s::bigint[])[kafka_partition + 1], kafka_offset + 1))"
+                " ORDER BY event_time DESC LIMIT %s) t ORDER BY t.event_time"
             )
+            params = (now - look_back, starts.get(topic, []), WARM_UP_ROWS)
             async with conn.transaction(), conn.cursor(f"warm_{table}") as stream:
-                await stream.execute(query, (now - look_back, WARM_UP_ROWS))
+                await stream.execute(query, params)
                 async for (doc,) in stream:
                     engine.observe(decoder.decode(_event_json(doc)))
                     fed += 1
@@ -176,7 +265,6 @@ class AlertEvaluator:
         rows = [KpiRow(t, s, k, p, v) for t, s, k, p, v in await cur.fetchall()]
         if rows:
             engine.observe_kpis(rows, now)
-        engine.tick(now)
         log.info(
             "alert rules warmed up from %d stored events and %d KPI rows in %.1f s",
             fed,
@@ -184,8 +272,46 @@ class AlertEvaluator:
             time.perf_counter() - started,
         )
 
+    def _adopt(self, book: AlertBook, engine: RuleEngine, now: datetime) -> list[AlertChange]:
+        """Make the rules hold every open alert as firing, so each clears the normal way when
+        its condition is found false; alerts of rules no longer in the files are resolved."""
+        changes: list[AlertChange] = []
+        for alert in list(book.alerts.values()):
+            group = engine.group_of(alert.rule, alert.labels)
+            if group is not None and fingerprint(alert.rule, group) != alert.fingerprint:
+                group = None  # the rule's grouping changed: this alert can never clear
+            since = alert.last_event_at or alert.starts_at
+            if group is None or not engine.adopt(alert.rule, group, since, now):
+                changes += book.resolve(
+                    alert.fingerprint, "ioc", "its rule or grouping is no longer in the files", now
+                )
+        return changes
+
+    async def _cycle(
+        self,
+        conn: psycopg.AsyncConnection,
+        changes: list[AlertChange],
+        book: AlertBook,
+        delivery: Delivery,
+        now: datetime,
+    ) -> None:
+        """Record changes made outside the stream (at takeover) like any cycle's."""
+        if not changes:
+            return
+        notifications = plan_notifications(
+            changes, book, self.receiver_kinds, now, _new_id, self.link_for
+        )
+        async with conn.transaction():
+            await alert_store.save_cycle(conn, changes, book.alerts, notifications)
+        for n in notifications:
+            delivery.submit(n)
+        self._count(changes, book)
+        await self._publish(conn)
+
     async def _resume_outboxes(self, conn: psycopg.AsyncConnection, delivery: Delivery) -> None:
-        """What a previous evaluator wrote but did not send: send it now."""
+        """What is in the outboxes and not on its way: a previous evaluator's leftovers, or
+        notifications a full receiver queue could not take. Queued ones are skipped."""
+        delivery.begin_scan()
         for notification in await alert_store.pending_notifications(conn):
             if notification.receiver not in self.config.receivers:
                 await delivery.drop_unknown(notification)
@@ -202,6 +328,7 @@ class AlertEvaluator:
         delivery: Delivery,
     ) -> None:
         last_tick = last_actions = last_resend = 0.0
+        last_scan = time.monotonic()
         while True:
             batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=5000)
             started = time.perf_counter()
@@ -259,6 +386,9 @@ class AlertEvaluator:
             if mono - last_resend >= RESEND_SECONDS:
                 last_resend = mono
                 self._resend(book, delivery, now)
+            if mono - last_scan >= OUTBOX_SCAN_SECONDS:
+                last_scan = mono
+                await self._resume_outboxes(conn, delivery)
 
     def _observe(
         self,

@@ -2,7 +2,8 @@
 inhibition. Pure: every method takes the time it acts at and returns the changes it made.
 
 - **Deduplication.** One open alert per fingerprint (rule + grouping labels). A firing signal
-  for an open fingerprint adds evidence and counts the event; it does not notify again.
+  for an open fingerprint adds evidence and counts the event; it does not notify again,
+  unless it is more severe (``severity_raised``: the receivers told before are told again).
 - **Resolution.** A cleared signal resolves the alert (``resolved_by`` None); a person may
   resolve it too. A resolved fingerprint that fires again is a new occurrence (new ``id``).
 - **Escalation.** An alert still ``firing`` (nobody acknowledged) ``escalate_after`` after it
@@ -21,6 +22,7 @@ from datetime import datetime
 
 from ioc.alerts.model import EVIDENCE_CAP, Alert, AlertChange, ChangeKind, Signal
 from ioc.alerts.routing import InhibitRule, Route, Silence, routes_for
+from ioc.events import SEVERITY_RANK
 
 
 class AlertActionError(ValueError):
@@ -65,6 +67,7 @@ class AlertBook:
             del self.alerts[fp]
             return changes + self._release(fp, now)
         if alert is not None:
+            raised = SEVERITY_RANK[signal.severity] > SEVERITY_RANK[alert.severity]
             alert.event_count += 1
             alert.evidence = _merge_evidence(alert.evidence, signal.evidence)
             alert.value = signal.value if signal.value is not None else alert.value
@@ -74,6 +77,10 @@ class AlertBook:
             if signal.at < alert.starts_at:  # a late event shows it began earlier
                 alert.starts_at = signal.at
             alert.updated_at = now
+            if raised:  # routes and Alertmanager group on severity: say so
+                alert.severity = signal.severity
+                alert.labels = {**alert.labels, "severity": signal.severity}
+                return [self._change(alert, "severity_raised", now, received_at=signal.received_at)]
             return [self._change(alert, "updated", now, received_at=signal.received_at)]
         labels = signal.all_labels()
         routes = routes_for(self.routes, labels)

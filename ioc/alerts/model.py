@@ -27,6 +27,7 @@ ChangeKind = Literal[
     "acknowledged",
     "unacknowledged",
     "escalated",
+    "severity_raised",  # new evidence is more severe (burn-rate pair, event severity)
     "resolved",
     "silenced",
     "unsilenced",
@@ -120,7 +121,9 @@ class Alert(msgspec.Struct, kw_only=True):
         return bool(self.silenced_by or self.inhibited_by)
 
     def copy(self) -> Alert:
-        return msgspec.structs.replace(self)
+        """A snapshot for a change record (labels copied too: they are the one mutable
+        field that a later change replaces)."""
+        return msgspec.structs.replace(self, labels=dict(self.labels))
 
 
 class AlertChange(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,7 +2,9 @@
 
 - A new, unmuted alert notifies its route's receivers ("firing"); one that was muted is
   notified when the mute ends while it still fires. Receivers told once are not told again.
-- Escalation notifies the route's ``escalate_to`` receivers ("escalated").
+- Escalation notifies the route's ``escalate_to`` receivers ("escalated"); a raised severity
+  is sent again ("firing") to those already told (Alertmanager, which keys alerts on their
+  labels, keeps the old-severity copy until it expires, at most its resolve timeout).
 - An acknowledgement is passed to the receivers that keep state (Alertmanager, webhooks), so
   a phone app or Alertmanager's UI shows who took it; mail is not sent for it.
 - A resolution goes to exactly the receivers that were told the alert fired.
@@ -58,13 +60,16 @@ def plan_notifications(
             if route and alert.escalation_level > 0:
                 targets += route.escalate_to
             for receiver in targets:
-                if receiver not in alert.notified:
+                if receiver not in alert.notified and receiver in receiver_kinds:
                     add(receiver, "firing", alert, change)
                     alert.notified = (*alert.notified, receiver)
+        elif change.kind == "severity_raised":
+            for receiver in alert.notified:
+                add(receiver, "firing", alert, change)
         elif change.kind == "escalated" and route:
             for receiver in route.escalate_to:
                 add(receiver, "escalated", alert, change)
-                if receiver not in alert.notified:
+                if receiver not in alert.notified and receiver in receiver_kinds:
                     alert.notified = (*alert.notified, receiver)
         elif change.kind == "acknowledged":
             for receiver in alert.notified:

@@ -199,12 +199,14 @@ async def pending_notifications(
 async def record_delivery(
     conn: psycopg.AsyncConnection, notification_id: str, result: DeliveryResult, when: datetime
 ) -> None:
-    """Sent, or failed for good (kept, with the reason, for people to see and retry)."""
-    state = "sent" if result.ok else "failed"
+    """Sent; failed for good (kept, with the reason, for people to see); or still pending
+    after a transient failure (the attempts and the last error are kept meanwhile)."""
+    state = "sent" if result.ok else "failed" if result.permanent else "pending"
     await conn.execute(
         "UPDATE notifications SET state = %s, attempts = attempts + %s, last_status = %s,"
-        " last_error = %s, done_at = %s WHERE id = %s",
-        (state, result.attempts, result.status, result.error, when, notification_id),
+        " last_error = %s, done_at = CASE WHEN %s = 'pending' THEN NULL ELSE %s END"
+        " WHERE id = %s",
+        (state, result.attempts, result.status, result.error, state, when, notification_id),
     )
 
 

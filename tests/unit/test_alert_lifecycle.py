@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from ioc.alerts.lifecycle import AlertActionError, AlertBook
@@ -276,3 +277,16 @@ def test_book_restored_from_storage_keeps_open_alerts_only() -> None:
     restored = book(alerts=[open_alert, resolved])
     assert list(restored.alerts) == [open_alert.fingerprint]
     assert restored.find(open_alert.id) is restored.alerts[open_alert.fingerprint]
+
+
+def test_more_severe_evidence_raises_the_alert_and_tells_those_already_told() -> None:
+    b = book()
+    first = intrusion("10.0.0.9", T0, "e1")
+    notify(b, b.apply(msgspec.structs.replace(first, severity="high"), T0))
+    same = b.apply(msgspec.structs.replace(first, severity="medium"), T0)
+    assert [c.kind for c in same] == ["updated"]  # never lowered
+    raised = b.apply(intrusion("10.0.0.9", T0, "e2"), T0)
+    assert [c.kind for c in raised] == ["severity_raised"]
+    alert = raised[0].alert
+    assert alert.severity == "critical" and alert.labels["severity"] == "critical"
+    assert notify(b, raised) == [("am", "firing", 1), ("phone", "firing", 1)]

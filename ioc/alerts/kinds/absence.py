@@ -9,6 +9,13 @@ arrives whose event time is within ``window`` of the clock (an old, replayed eve
 end a silence). A group not in ``expect`` that stays silent for ``forget_after`` (default
 7 days: a decommissioned probe) is cleared and forgotten, which bounds memory.
 
+An adopted group (an open alert loaded after a takeover, :meth:`RuleState.adopt`) is taken as
+silent. It clears by the same rule: on its first event within ``window`` of the clock; and
+when the stored events replayed before adoption already hold one (the source came back
+while no evaluator ran), at the next tick, ``at`` that newest event time. If nothing comes it
+stays firing, and an unexpected group is forgotten (and cleared) ``forget_after`` after its
+newest event, or after the engine's first tick when none is known.
+
 Per event: a dict look-up and a comparison; deadlines sit in a heap, so a tick costs only
 the groups whose deadline passed.
 """
@@ -29,6 +36,7 @@ from ioc.alerts.kinds.base import (
 )
 from ioc.alerts.model import Signal
 from ioc.alerts.rules import AbsenceRule, AlertConfig, format_duration
+from ioc.events import Severity
 
 _NEVER = float("-inf")
 
@@ -87,6 +95,14 @@ class AbsenceState(RuleState):
         self._schedule(key, g, t + self.w)
         return out
 
+    def adopt_group(self, key: GroupKey, since: float, now: float) -> Severity:
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = _Group()
+        g.firing = True
+        self._schedule(key, g, now)  # the next tick judges it
+        return self.rule.severity
+
     def tick(self, now: float) -> list[Signal]:
         if not self.started:
             self.started = True
@@ -134,6 +150,12 @@ class AbsenceState(RuleState):
                 values=values,
                 value=float(int(now - base)),
             )
+        if g.newest != _NEVER and now - g.newest < self.w:
+            # Heard from within the window: only an adopted group gets here firing (a live
+            # one is cleared by the event itself in ``observe``).
+            g.firing = False
+            self._schedule(key, g, g.newest + self.w)
+            return self.clear(key, at=to_dt(g.newest))
         if g.expected:
             return []
         if now - base >= self.forget:

@@ -6,6 +6,10 @@ A kind decides when its condition starts and stops holding for a group and calls
 :class:`Signal` objects. With ``for:``, a start is held back (pending) until the condition has
 held that long, and a clear during that time is silent, so a blip notifies nobody.
 
+After a takeover, :meth:`RuleState.adopt` takes a group with an open alert as announced even
+when the rebuilt state does not hold it, so that the kind clears it by its usual rule (each
+kind documents how it judges an adopted group).
+
 Times inside the kinds are float seconds since the epoch: a comparison of floats costs a
 fraction of one of datetimes on the per-event path.
 """
@@ -206,6 +210,30 @@ class RuleState:
                 received_at=received_at,
             )
         ]
+
+    def adopt(self, key: GroupKey, since: float, now: float) -> None:
+        """Take ``key`` as announced (an open alert loaded after a takeover): from now on its
+        cleared signal comes by the kind's usual rule. ``since`` is the event time of the
+        alert's newest evidence, ``now`` the clock. A group already announced is left alone;
+        one pending behind ``for:`` (its condition holds, and people were told already) is
+        marked announced as it is; otherwise :meth:`adopt_group` makes the kind's own state
+        hold it. Never signals: a clear that is already due comes from the next ``tick``."""
+        if key in self.announced:
+            return
+        held = self.pending.pop(key, None)
+        if held is not None:
+            self.announced[key] = _Announced(held[1].severity, held[1].summary)
+            return
+        severity = self.adopt_group(key, since, now)
+        # What the cleared signal carries; the lifecycle resolves by fingerprint and keeps the
+        # alert's own summary, so placeholders without a value may show as ``{count?}``.
+        self.announced[key] = _Announced(severity, self.render(key, severity, {}))
+
+    def adopt_group(self, key: GroupKey, since: float, now: float) -> Severity:
+        """The kind's half of :meth:`adopt`: hold ``key`` as firing (not bounded by
+        ``max_groups_per_rule``: there is at most one adopted group per open alert); returns
+        the severity the cleared signal carries."""
+        raise NotImplementedError
 
     def promote(self, now: float) -> list[Signal]:
         """``for:`` on the clock: pending groups whose condition has held long enough."""

@@ -18,6 +18,15 @@ Semantics (tested in ``tests/unit/test_alert_kinds.py``):
   ``window`` after the engine last saw a qualifying window on its own clock, so a replayed
   backlog keeps one alert open instead of flapping; ``at`` of the clear is the event time
   ``last qualifying window end + window``.
+* An adopted group (an open alert loaded after a takeover, :meth:`RuleState.adopt`) is held
+  as if the engine had just seen a qualifying window ending at the alert's newest evidence
+  ``since``: the rule above with ``last qualifying window end = since`` and the clock's
+  "just seen" at adoption. So it clears at the first tick at or after
+  ``max(since + window + lateness, adoption + window)`` unless events in the meantime make a
+  window qualify (which extends it as usual), with ``at`` = ``since + window``. The
+  ``window`` of clock after adoption is the same allowance a replayed backlog gets: events
+  still to be consumed that complete a window keep the alert instead of resolving and firing
+  it again.
 
 Per event the work is amortised O(1) for in-order events (two pointers over a sorted list
 and a counter of the current window's distinct values). A late event that does not
@@ -51,6 +60,7 @@ from ioc.alerts.kinds.base import (
 from ioc.alerts.kinds.template import Template
 from ioc.alerts.model import EVIDENCE_CAP, Signal
 from ioc.alerts.rules import AlertConfig, CorrelationRule, format_duration
+from ioc.events import Severity
 
 MAX_EVENTS_PER_GROUP: Final = 50_000
 PRUNE_EVERY: Final = 10.0  # seconds of clock between sweeps of idle groups
@@ -326,6 +336,18 @@ class CorrelationState(RuleState):
             evidence=evidence,
             received_at=received_at,
         )
+
+    def adopt_group(self, key: GroupKey, since: float, now: float) -> Severity:
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = _Group()
+        g.firing = True
+        g.hold_end = max(g.hold_end, since)
+        g.deadline = max(g.deadline, g.hold_end + self.w + self.lateness, now + self.w)
+        if not g.queued:
+            heapq.heappush(self.heap, (g.deadline, key))
+            g.queued = True
+        return self.rule.severity
 
     def tick(self, now: float) -> list[Signal]:
         out: list[Signal] = []

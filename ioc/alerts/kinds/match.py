@@ -8,6 +8,13 @@ arriving now) keeps one alert open instead of firing and clearing on every tick;
 events the two deadlines coincide. A late event for a cleared group fires it again (nobody has
 been told about that event yet), and clears on the next ticks.
 
+An adopted group (an open alert loaded after a takeover, :meth:`RuleState.adopt`) counts as
+evidence at the alert's newest event time ``since`` seen on the clock at adoption: it clears
+``resolve_after`` after the later of its newest matching event and the adoption time, with
+``at`` = newest evidence + ``resolve_after`` (an alert whose events are long gone clears one
+``resolve_after`` after adoption, so a backlog still to be consumed can extend it instead of
+resolving it and firing it again); new matching events keep it open as usual.
+
 Duplicate event ids (at-least-once delivery) are ignored among the last ``DEDUP_IDS`` matching
 events of the rule. Missing group fields read as ``""``: a critical event without an asset id
 still alerts.
@@ -133,6 +140,17 @@ class MatchState(RuleState):
             evidence=(ev.event_id,),
             received_at=received_at,
         )
+
+    def adopt_group(self, key: GroupKey, since: float, now: float) -> Severity:
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = _Group(self.severity)
+        g.newest = max(g.newest, since)
+        g.deadline = max(g.deadline, g.newest + self.resolve, now + self.resolve)
+        if not g.queued:
+            heapq.heappush(self.heap, (g.deadline, key))
+            g.queued = True
+        return g.severity
 
     def tick(self, now: float) -> list[Signal]:
         out: list[Signal] = []

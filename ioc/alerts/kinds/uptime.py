@@ -7,7 +7,10 @@ and a backfill evaluates as it would have live.
 in ``status`` → fire, ``at`` the newest of them. Clears when the newest check is not in
 ``status``, so a late, older good check never clears what newer failures raised (it only
 takes its place in the order). A check older than the ``count`` kept, or with an event id
-already kept, changes nothing.
+already kept, changes nothing. An adopted group (an open alert loaded after a takeover,
+:meth:`RuleState.adopt`) clears by the same rule: at the next tick when the newest check the
+rebuilt state holds is not in ``status`` (``at`` that check), else on the first newer check
+that is not; with no check held it stays firing until one comes.
 
 ``burn_rate`` (Google SRE, multi-window multi-burn-rate): for each pair, the error ratio
 (checks not up or degraded ÷ checks) in the long window and in the short window are both
@@ -19,7 +22,10 @@ failed probe right after a start does not page). When both pairs hold, the alert
 the more severe pair's severity (one fingerprint per rule and service; a change of severity
 is signalled). It clears when no pair holds after a check, or in ``tick`` once the clock is
 a whole longest short window past the newest check (the short windows are empty).
-Duplicates are dropped by event id within the longest window.
+Duplicates are dropped by event id within the longest window. An adopted group clears when no
+pair holds at its next evaluation: the next check, or the next tick, which judges the checks
+the rebuilt state holds (``at`` the newest of them; with none, ``since + longest short
+window``, capped at the clock); while a pair holds it is kept, and clears by the rules above.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ class ConsecutiveState(RuleState):
         self.count = rule.count
         self.bad = frozenset(rule.status)
         self.groups: dict[GroupKey, _Checks] = {}
+        self.adopted: dict[GroupKey, None] = {}  # adopted groups the next tick judges
 
     def observe(self, ev: StreamEvent, received_at: datetime | None) -> list[Signal]:
         if not isinstance(ev, UptimeEvent) or not self.predicate(ev):
@@ -120,6 +127,26 @@ class ConsecutiveState(RuleState):
                 received_at=received_at,
             )
         return []
+
+    def adopt_group(self, key: GroupKey, since: float, now: float) -> Severity:
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = _Checks()
+        g.firing = True
+        self.adopted[key] = None
+        return self.rule.severity
+
+    def tick(self, now: float) -> list[Signal]:
+        if not self.adopted:
+            return []
+        out: list[Signal] = []
+        for key in self.adopted:
+            g = self.groups.get(key)
+            if g is not None and g.firing and g.checks and g.checks[-1][2] not in self.bad:
+                g.firing = False
+                out += self.clear(key, at=g.checks[-1][3])
+        self.adopted.clear()
+        return out
 
 
 class _Pair:
@@ -198,6 +225,7 @@ class BurnRateState(RuleState):
         self.budget = budget
         self.groups: dict[GroupKey, _Burn] = {}
         self.firing_keys: set[GroupKey] = set()
+        self.adopted: dict[GroupKey, float] = {}  # adopted groups the next tick judges → since
         self.watermark = float("-inf")
         self.last_prune: float | None = None
 
@@ -266,9 +294,8 @@ class BurnRateState(RuleState):
                 g.ids.difference_update(g.buckets.pop(k)[1])
             del order[:cut]
 
-    def _evaluate(
-        self, key: GroupKey, g: _Burn, bad_id: str | None, received_at: datetime | None
-    ) -> list[Signal]:
+    def _best(self, g: _Burn) -> tuple[_Pair, float, float, int] | None:
+        """The most severe pair that holds: (pair, long ratio, short ratio, short checks)."""
         best: tuple[_Pair, float, float, int] | None = None
         for p in self.pairs:
             good_s, total_s = g.sums[p.short]
@@ -282,6 +309,12 @@ class BurnRateState(RuleState):
                 best is None or SEVERITY_RANK[p.severity] > SEVERITY_RANK[best[0].severity]
             ):
                 best = (p, long_ratio, short_ratio, total_s)
+        return best
+
+    def _evaluate(
+        self, key: GroupKey, g: _Burn, bad_id: str | None, received_at: datetime | None
+    ) -> list[Signal]:
+        best = self._best(g)
         assert g.newest_dt is not None
         if best is None:
             if not g.firing:
@@ -320,8 +353,36 @@ class BurnRateState(RuleState):
             received_at=received_at,
         )
 
+    def adopt_group(self, key: GroupKey, since: float, now: float) -> Severity:
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = _Burn(len(self.lengths))
+        best = self._best(g)
+        # The severity a holding pair would signal again; an adopted alert is refreshed by the
+        # next failed check (or a change of pair) rather than at once.
+        g.severity = (
+            best[0].severity
+            if best
+            else max((p.severity for p in self.pairs), key=SEVERITY_RANK.__getitem__)
+        )
+        g.firing = True
+        self.firing_keys.add(key)
+        self.adopted[key] = since
+        return g.severity
+
     def tick(self, now: float) -> list[Signal]:
         out: list[Signal] = []
+        for key, since in self.adopted.items():
+            g = self.groups.get(key)
+            if g is None or not g.firing or self._best(g) is not None:
+                continue
+            g.firing = False
+            self.firing_keys.discard(key)
+            if g.newest_dt is not None:
+                out += self.clear(key, at=g.newest_dt)
+            else:  # no check at all in the longest window
+                out += self.clear(key, at=to_dt(min(since + self.quiet_after, now)))
+        self.adopted.clear()
         for key in list(self.firing_keys):
             g = self.groups[key]
             if now - g.newest >= self.quiet_after and now - g.seen >= self.quiet_after:
