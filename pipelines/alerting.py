@@ -30,7 +30,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import psycopg
@@ -68,6 +68,7 @@ POLL_MS = 100  # the longest a new record waits before the rules see it
 TICK_SECONDS = 1.0  # clock-driven rules (absence, expiry, escalation) and silences
 ACTION_POLL_SECONDS = 0.2  # how often queued actions are looked for
 RESEND_SECONDS = 60.0  # Alertmanager forgets alerts not re-sent (see ioc.notify.alertmanager)
+MAINTENANCE_SCAN_SECONDS = 10.0  # declared maintenance windows become silences within this
 OUTBOX_SCAN_SECONDS = 30.0  # pending notifications a full queue could not take, sent later
 WARM_UP_ROWS = 200_000  # per stream: bounded start-up time
 INGEST_WAIT_SECONDS = 60.0  # at takeover, for ingest to store what the last evaluator saw
@@ -136,7 +137,10 @@ class AlertEvaluator:
                 self.config.routes,
                 self.config.inhibit,
                 alerts=await alert_store.load_open_alerts(conn),
-                silences=await alert_store.load_silences(conn, now),
+                silences=[
+                    *await alert_store.load_silences(conn, now),
+                    *await alert_store.load_maintenance_silences(conn, now),
+                ],
                 new_id=_new_id,
             )
             engine = RuleEngine(self.config)
@@ -308,6 +312,22 @@ class AlertEvaluator:
         self._count(changes, book)
         await self._publish(conn)
 
+    async def _follow_maintenance(
+        self, conn: psycopg.AsyncConnection, book: AlertBook
+    ) -> list[AlertChange]:
+        """Mirror the declared maintenance windows as silences: new ones mute, ended or
+        withdrawn ones (``ioc maintenance end``) stop muting, moved ones are replaced."""
+        now = self.clock.now()
+        wanted = {s.id: s for s in await alert_store.load_maintenance_silences(conn, now)}
+        changes: list[AlertChange] = []
+        for sid, silence in list(book.silences.items()):
+            if sid.startswith(alert_store.MAINTENANCE_PREFIX) and wanted.get(sid) != silence:
+                changes += book.expire_silence(sid, "ioc", now, "maintenance window changed")
+        for sid, silence in wanted.items():
+            if sid not in book.silences:
+                changes += book.add_silence(silence, now)
+        return changes
+
     async def _resume_outboxes(self, conn: psycopg.AsyncConnection, delivery: Delivery) -> None:
         """What is in the outboxes and not on its way: a previous evaluator's leftovers, or
         notifications a full receiver queue could not take. Queued ones are skipped."""
@@ -328,7 +348,7 @@ class AlertEvaluator:
         delivery: Delivery,
     ) -> None:
         last_tick = last_actions = last_resend = 0.0
-        last_scan = time.monotonic()
+        last_scan = last_maintenance = time.monotonic()
         while True:
             batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=5000)
             started = time.perf_counter()
@@ -386,6 +406,11 @@ class AlertEvaluator:
             if mono - last_resend >= RESEND_SECONDS:
                 last_resend = mono
                 self._resend(book, delivery, now)
+            if mono - last_maintenance >= MAINTENANCE_SCAN_SECONDS:
+                last_maintenance = mono
+                await self._cycle(
+                    conn, await self._follow_maintenance(conn, book), book, delivery, now
+                )
             if mono - last_scan >= OUTBOX_SCAN_SECONDS:
                 last_scan = mono
                 await self._resume_outboxes(conn, delivery)
@@ -411,7 +436,7 @@ class AlertEvaluator:
         except msgspec.DecodeError:
             return []
         received = (
-            datetime.fromtimestamp(timestamp_ms / 1000, tz=self.clock.now().tzinfo)
+            datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
             if timestamp_ms is not None and timestamp_ms > 0
             else None
         )

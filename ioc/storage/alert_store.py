@@ -49,6 +49,34 @@ async def load_silences(conn: psycopg.AsyncConnection, now: datetime) -> list[Si
     ]
 
 
+MAINTENANCE_PREFIX = "maintenance-"
+
+
+async def load_maintenance_silences(conn: psycopg.AsyncConnection, now: datetime) -> list[Silence]:
+    """Declared maintenance windows (``ioc maintenance``) as silences of their service's alerts
+    (every service's when the window names none): planned work pages nobody."""
+    cur = await conn.execute(
+        "SELECT id, service_id, starts_at, ends_at, author, comment FROM maintenance_windows"
+        " WHERE ends_at > %s AND ends_at > starts_at",
+        (now,),
+    )
+    return [
+        Silence(
+            id=f"{MAINTENANCE_PREFIX}{wid}",
+            matchers=(
+                Matcher("service_id", "=", service)
+                if service
+                else Matcher("service_id", "=~", ".+"),
+            ),
+            starts_at=starts,
+            ends_at=ends,
+            author=author,
+            comment=comment or "maintenance window",
+        )
+        for wid, service, starts, ends, author, comment in await cur.fetchall()
+    ]
+
+
 _UPSERT_ALERT = """
 INSERT INTO alerts (id, fingerprint, rule, state, severity, summary, labels, starts_at, ends_at,
     fired_at, updated_at, acknowledged_by, acknowledged_at, resolved_by, escalation_level,

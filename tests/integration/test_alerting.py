@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from typing import Any
 
@@ -24,11 +24,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
 from ioc.broker import consumer_settings
-from ioc.events import SecurityEvent
+from ioc.events import SecurityEvent, UptimeEvent
 from ioc.notify.webhook import verify
 from ioc.producer import encode
 from ioc.services.alertmanager import LocalAlertmanager
 from ioc.storage.alert_users import add_user
+from ioc.storage.maintenance_windows import declare
 from tests.support.alertmanager import alertmanager_fixture  # noqa: F401 - the fixture
 from tests.support.services import Stack, WorkerProcess, free_port, produce, start_stack, wait_for
 
@@ -62,6 +63,11 @@ rules:
     severity: critical
     labels: {team: security}
     summary: "Sự kiện nghiêm trọng trên {asset_id}"
+  - id: service-down
+    kind: consecutive
+    count: 2
+    severity: high
+    labels: {team: security}
   - id: brute-force
     kind: correlation
     where: {category: [brute_force]}
@@ -310,3 +316,47 @@ def test_every_state_change_is_a_record_on_the_alerts_topic(
     kinds = sorted(r["kind"] for r in records)
     assert kinds == ["acknowledged", "escalated", "escalated", "fired", "fired", "fired"]
     assert all(r["alert"]["fingerprint"] == r["fingerprint"] for r in records)
+
+
+def test_a_declared_maintenance_window_mutes_its_service_only(
+    setup: tuple[Stack, WorkerProcess, Webhook, Mailbox, int],
+) -> None:
+    stack, worker, webhook, *_ = setup
+    now = datetime.now(UTC)
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        window = declare(
+            conn, now, now + timedelta(hours=1), "lan.tran", service_id="portal", comment="nâng cấp"
+        )
+    time.sleep(12)  # the evaluator follows maintenance windows every 10 s
+    checks = [
+        UptimeEvent(
+            event_id=f"{svc}-{i}",
+            event_time=now + timedelta(seconds=i),
+            service_id=svc,
+            status="down",
+        )
+        for svc in ("portal", "mail")
+        for i in range(2)
+    ]
+    produce(stack, [("ioc.uptime.v1", None, encode(c)) for c in checks])
+
+    def rows() -> dict[str, tuple[bool, list[str]]]:
+        with psycopg.connect(stack.database_url) as conn:
+            found = conn.execute(
+                "SELECT labels->>'service_id', muted, doc->'silenced_by' FROM alerts"
+                " WHERE rule = 'service-down'"
+            ).fetchall()
+        return {svc: (muted, list(by)) for svc, muted, by in found}
+
+    wait_for(lambda: len(rows()) == 2, 60, "the service alerts", worker.log_tail)
+    assert rows() == {"portal": (True, [f"maintenance-{window.id}"]), "mail": (False, [])}
+    wait_for(
+        lambda: (
+            "mail" in {a["labels"].get("service_id") for n in webhook.received for a in n["alerts"]}
+        ),
+        30,
+        "the unmuted service's notification",
+        worker.log_tail,
+    )
+    told = {a["labels"].get("service_id") for n in webhook.received for a in n["alerts"]}
+    assert "portal" not in told
