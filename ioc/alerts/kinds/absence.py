@@ -75,12 +75,9 @@ class AbsenceState(RuleState):
         key = self.key_of(ev)
         if key is None:
             return []
-        g = self.groups.get(key)
+        g = self.bounded_group(self.groups, key, _Group)
         if g is None:
-            if len(self.groups) >= self.max_groups:
-                self.dropped_groups += 1
-                return []
-            g = self.groups[key] = _Group()
+            return []
         t = ev.event_time.timestamp()
         if t <= g.newest:
             return []

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ioc.alerts.kinds.template import Template
 from ioc.alerts.model import EVIDENCE_CAP, Signal
@@ -38,6 +38,9 @@ DEFAULT_SUMMARY: Final[dict[str, str]] = {
     "kpi_threshold": "{rule}: {value_name} of {group} is {value} ({op} {threshold})",
     "kpi_rising": "{rule}: {value_name} of {group} rose by {rise_by} to {value} within {over}",
 }
+
+
+G = TypeVar("G")  # a rule kind's per-group state
 
 
 class EngineClock:
@@ -123,6 +126,20 @@ class RuleState:
         self.dropped_groups = 0  # new groups refused at max_groups_per_rule
         self.late_events = 0  # events beyond the lateness allowance, ignored
         self.duplicates = 0  # event ids seen before, ignored
+
+    def bounded_group(
+        self, groups: dict[GroupKey, G], key: GroupKey, make: Callable[[], G]
+    ) -> G | None:
+        """The group's state, made on first sight, unless the rule already tracks
+        ``max_groups_per_rule`` groups: then None, counted in ``dropped_groups``, so a flood
+        of distinct keys cannot grow memory without bound."""
+        g = groups.get(key)
+        if g is None:
+            if len(groups) >= self.max_groups:
+                self.dropped_groups += 1
+                return None
+            g = groups[key] = make()
+        return g
 
     # -- labels and text --------------------------------------------------------------------
 

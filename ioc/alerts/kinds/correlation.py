@@ -157,12 +157,9 @@ class CorrelationState(RuleState):
         key = self.key_of(ev)
         if key is None:
             return []
-        g = self.groups.get(key)
+        g = self.bounded_group(self.groups, key, _Group)
         if g is None:
-            if len(self.groups) >= self.max_groups:
-                self.dropped_groups += 1
-                return []
-            g = self.groups[key] = _Group()
+            return []
         eid = ev.event_id
         if eid in g.ids:
             self.duplicates += 1

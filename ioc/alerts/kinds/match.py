@@ -108,12 +108,9 @@ class MatchState(RuleState):
             return []
         key = self.key_of(ev)
         assert key is not None
-        g = self.groups.get(key)
+        g = self.bounded_group(self.groups, key, lambda: _Group(self.severity))
         if g is None:
-            if len(self.groups) >= self.max_groups:
-                self.dropped_groups += 1
-                return []
-            g = self.groups[key] = _Group(self.severity)
+            return []
         t = ev.event_time.timestamp()
         g.count += 1
         g.newest = max(g.newest, t)

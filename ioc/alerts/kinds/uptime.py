@@ -81,12 +81,9 @@ class ConsecutiveState(RuleState):
         key = self.key_of(ev)
         if key is None:
             return []
-        g = self.groups.get(key)
+        g = self.bounded_group(self.groups, key, _Checks)
         if g is None:
-            if len(self.groups) >= self.max_groups:
-                self.dropped_groups += 1
-                return []
-            g = self.groups[key] = _Checks()
+            return []
         checks = g.checks
         eid = ev.event_id
         if any(c[1] == eid for c in checks):
@@ -235,12 +232,9 @@ class BurnRateState(RuleState):
         key = self.key_of(ev)
         if key is None:
             return []
-        g = self.groups.get(key)
+        g = self.bounded_group(self.groups, key, lambda: _Burn(len(self.lengths)))
         if g is None:
-            if len(self.groups) >= self.max_groups:
-                self.dropped_groups += 1
-                return []
-            g = self.groups[key] = _Burn(len(self.lengths))
+            return []
         eid = ev.event_id
         if eid in g.ids:
             self.duplicates += 1
