@@ -1,0 +1,1 @@
+"""Parsers for the formats SOC tools, probes and portals already emit (issue 5)."""
