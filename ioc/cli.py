@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ioc.cli_alerts import alerts_app, users_app
+from ioc.cli_integrations import integrations_app
 from ioc.config import ConfigError, Settings, mask_password
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ services_app = typer.Typer(
 app.add_typer(services_app, name="services")
 app.add_typer(users_app, name="users")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(integrations_app, name="integrations")
 
 
 def _settings() -> Settings:
@@ -301,6 +303,20 @@ def worker() -> None:
     faust_app = create_app(settings, alert_config=_alert_config(settings))
     loglevel = {"warning": "warn", "critical": "crit"}.get(settings.log_level, settings.log_level)
     faust.Worker(faust_app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+@app.command()
+def gateway() -> None:
+    """Run the integration gateway: the push API, syslog (UDP/TCP), /metrics, /readyz."""
+    from ioc.logs import setup_logging
+    from ioc.storage.migrations import migrate as run_migrations
+    from pipelines.gateway import serve
+
+    settings = _settings()
+    setup_logging(settings.log_level)
+    run_migrations(settings.database_url)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings))
 
 
 @app.command()

@@ -63,7 +63,7 @@ def _run(work: Callable[[Any], Awaitable[T]]) -> T:
     try:
         return asyncio.run(go())
     except psycopg.errors.UndefinedTable:
-        raise _fail("the database has no alert tables yet: run `ioc migrate`", 2) from None
+        raise _fail("the database lacks tables of this version: run `ioc migrate`", 2) from None
     except psycopg.OperationalError as exc:
         raise _fail(f"database unavailable: {exc}") from None
 

@@ -57,6 +57,13 @@ class Settings:
     alert_rules: tuple[Path, ...] = field(default_factory=lambda: (DEFAULT_ALERT_RULES,))
     alert_api_port: int = 9465
     alert_link_base: str | None = None
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8480
+    syslog_udp_port: int = 5514  # 0: no UDP listener
+    syslog_tcp_port: int = 5514  # 0: no TCP listener
+    gateway_max_body_bytes: int = 8 * 1024 * 1024
+    gateway_max_items: int = 5000
+    gateway_ack_timeout_seconds: float = 10.0
 
     def partitions_for(self, stream: str) -> int:
         return self.stream_partitions.get(stream, self.partitions)
@@ -144,6 +151,19 @@ class Settings:
             else defaults.alert_rules,
             alert_api_port=_int(env, "IOC_ALERT_API_PORT", defaults.alert_api_port, minimum=0),
             alert_link_base=env.get("IOC_ALERT_LINK_BASE") or None,
+            gateway_host=env.get("IOC_GATEWAY_HOST") or defaults.gateway_host,
+            gateway_port=_int(env, "IOC_GATEWAY_PORT", defaults.gateway_port, minimum=0),
+            syslog_udp_port=_int(env, "IOC_SYSLOG_UDP_PORT", defaults.syslog_udp_port, minimum=0),
+            syslog_tcp_port=_int(env, "IOC_SYSLOG_TCP_PORT", defaults.syslog_tcp_port, minimum=0),
+            gateway_max_body_bytes=_int(
+                env, "IOC_GATEWAY_MAX_BODY_BYTES", defaults.gateway_max_body_bytes, minimum=1024
+            ),
+            gateway_max_items=_int(
+                env, "IOC_GATEWAY_MAX_ITEMS", defaults.gateway_max_items, minimum=1
+            ),
+            gateway_ack_timeout_seconds=_float(
+                env, "IOC_GATEWAY_ACK_TIMEOUT_SECONDS", defaults.gateway_ack_timeout_seconds
+            ),
         )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import faust
@@ -30,9 +29,8 @@ from ioc.deadletter import DeadLetter
 from ioc.kpi.snapshot import KpiRow
 from ioc.metrics import AlertMetrics, KpiGauges, PipelineMetrics
 from ioc.storage.maintenance import run_maintenance
-from ioc.storage.tables import EVENT_TABLES, retention_days
+from ioc.storage.tables import ingest_bounds
 from ioc.streams import ALERTS_TOPIC, DEADLETTER_TOPIC, KPI_TOPIC, STREAMS, Stream
-from ioc.validation import TimeBounds
 from pipelines.alerting import AlertEvaluator
 from pipelines.batch_ingest import run_batch_ingest
 from pipelines.ingest import IngestHandler, run_agent_batches
@@ -73,7 +71,6 @@ def create_app(
         for fut in futures:
             await fut  # delivered (acks=all) before the batch is acknowledged
 
-    max_ahead = timedelta(seconds=settings.max_event_ahead_seconds)
     handlers = {
         stream.topic: IngestHandler.build(
             stream,
@@ -81,9 +78,7 @@ def create_app(
             send_dead_letters,
             metrics,
             clock,
-            TimeBounds.for_retention(
-                retention_days(EVENT_TABLES[stream.table], settings.retention_days), max_ahead
-            ),
+            ingest_bounds(stream.table, settings),
             summaries=settings.kpi_enabled,
         )
         for stream in STREAMS

@@ -8,6 +8,7 @@ database that does not answer is a 503 (retry later), not a crash.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -73,3 +74,30 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         return error_response(500, "internal error")
+
+
+class DeniedAuditBound:
+    """At most ``per_remote`` denied-audit rows per client address and ``total`` in all per
+    minute. Entries never outnumber ``total``, so memory is bounded too, whatever the
+    number of addresses an attacker has."""
+
+    def __init__(
+        self, per_remote: int, total: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.per_remote, self.total, self.clock = per_remote, total, clock
+        self.window = -1
+        self.used = 0
+        self.counts: dict[str, int] = {}
+
+    def admit(self, remote: str | None) -> bool:
+        window = int(self.clock() // 60)
+        if window != self.window:
+            self.window, self.used = window, 0
+            self.counts.clear()
+        key = remote or ""
+        n = self.counts.get(key, 0)
+        if self.used >= self.total or n >= self.per_remote:
+            return False
+        self.counts[key] = n + 1
+        self.used += 1
+        return True

@@ -15,9 +15,8 @@ cannot fill the database.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -30,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from ioc.alerts.routing import Matcher
-from ioc.api import ApiError, json_errors, json_response
+from ioc.api import ApiError, DeniedAuditBound, json_errors, json_response
 from ioc.clock import Clock, SystemClock
 from ioc.storage.alert_users import (
     Role,
@@ -355,33 +354,6 @@ class ApiMetrics:
             ["action", "outcome"],
             registry=registry,
         )
-
-
-class DeniedAuditBound:
-    """At most ``per_remote`` denied-audit rows per client address and ``total`` in all per
-    minute. Entries never outnumber ``total``, so memory is bounded too, whatever the
-    number of addresses an attacker has."""
-
-    def __init__(
-        self, per_remote: int, total: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.per_remote, self.total, self.clock = per_remote, total, clock
-        self.window = -1
-        self.used = 0
-        self.counts: dict[str, int] = {}
-
-    def admit(self, remote: str | None) -> bool:
-        window = int(self.clock() // 60)
-        if window != self.window:
-            self.window, self.used = window, 0
-            self.counts.clear()
-        key = remote or ""
-        n = self.counts.get(key, 0)
-        if self.used >= self.total or n >= self.per_remote:
-            return False
-        self.counts[key] = n + 1
-        self.used += 1
-        return True
 
 
 @dataclass

@@ -494,6 +494,65 @@ def _v5_alerts(conn: psycopg.Connection, mode: Mode) -> None:
     )
 
 
+def _v6_gateway(conn: psycopg.Connection, mode: Mode) -> None:
+    """Integrations (gateway credentials and scopes), the gateway's audit of refused requests
+    and its Idempotency-Key answers."""
+    del mode
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS integrations (
+            name                 text PRIMARY KEY,
+            streams              text[] NOT NULL,
+            agencies             text[],
+            rate_per_second      double precision NOT NULL CHECK (rate_per_second > 0),
+            burst                double precision NOT NULL CHECK (burst > 0),
+            syslog_sources       cidr[] NOT NULL DEFAULT '{}',
+            token_hash           text NOT NULL UNIQUE,
+            previous_token_hash  text,
+            previous_valid_until timestamptz,
+            created_at           timestamptz NOT NULL DEFAULT now(),
+            created_by           text,
+            changed_at           timestamptz,
+            revoked_at           timestamptz
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS gateway_audit (
+            id          bigserial PRIMARY KEY,
+            at          timestamptz NOT NULL DEFAULT now(),
+            integration text,
+            remote      text,
+            transport   text NOT NULL,
+            target      text,
+            status      integer,
+            kind        text NOT NULL,
+            reason      text NOT NULL,
+            detail      jsonb
+        )
+        """
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS gateway_audit_at ON gateway_audit (at)")
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS gateway_idempotency (
+            integration text NOT NULL,
+            key         text NOT NULL,
+            body_sha256 bytea NOT NULL,
+            state       text NOT NULL CHECK (state IN ('in_progress', 'done')),
+            status      integer,
+            response    bytea,
+            claimed_at  timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (integration, key)
+        )
+        """
+    )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS gateway_idempotency_claimed ON gateway_idempotency (claimed_at)"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "event tables, dossier state, dead letters", _v1_event_tables),
     Migration(2, "KPI summaries, snapshots, maintenance windows, catalogue", _v2_kpi_tables),
@@ -506,6 +565,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         5, "alerts, alert events, silences, notification outbox, API users and actions", _v5_alerts
     ),
+    Migration(6, "gateway integrations, audit and idempotency keys", _v6_gateway),
 )
 
 

@@ -7,8 +7,11 @@ variants), the partition maintenance and the batch writer, so they cannot disagr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from ioc.config import Settings
 from ioc.partitioning import Interval
+from ioc.validation import TimeBounds
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,15 @@ MODE_QUERY = "SELECT mode FROM ioc_schema_migrations ORDER BY version LIMIT 1"
 def retention_days(table: EventTable, configured_days: int) -> int | None:
     """How long ``table`` keeps rows (``IOC_RETENTION_DAYS``), or None for forever."""
     return None if table.keep_forever else configured_days
+
+
+def ingest_bounds(table_name: str, settings: Settings) -> TimeBounds:
+    """The event times a stream accepts: what the worker checks and the gateway checks too,
+    so an event the gateway accepted is never refused downstream."""
+    return TimeBounds.for_retention(
+        retention_days(EVENT_TABLES[table_name], settings.retention_days),
+        timedelta(seconds=settings.max_event_ahead_seconds),
+    )
 
 
 DEAD_LETTER_COLUMNS = (
