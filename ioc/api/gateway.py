@@ -148,7 +148,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return await _file(OPENAPI_FILE)
+    """To the document beside its schemas, so its relative ``$ref`` s resolve."""
+    raise web.HTTPPermanentRedirect(f"/schemas/{OPENAPI_FILE}")
 
 
 async def schema_file(request: web.Request) -> web.Response:
