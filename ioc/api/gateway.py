@@ -221,7 +221,8 @@ def _media_type(request: web.Request, fmt: str, stream: str, integ: Integration)
     allowed = content_types_of(fmt)
     ctype = request.content_type  # lower-cased by aiohttp; application/octet-stream if absent
     charset = request.charset
-    if ctype not in allowed or ctype not in _MEDIA or charset not in (None, "utf-8"):
+    utf8 = charset is None or charset.lower() in ("utf-8", "utf8")
+    if ctype not in allowed or ctype not in _MEDIA or not utf8:
         raise _refuse(
             request,
             415,
@@ -340,7 +341,7 @@ async def _push(
             request,
             429,
             "rate_limited",
-            f"over this integration's rate of {integ.rate:g} events/s; retry in {seconds} s",
+            f"over this integration's rate of {integ.rate:g} items/s; retry in {seconds} s",
             {"rate_per_second": integ.rate, "retry_after": seconds},
             stream=stream,
             integ=integ,
@@ -421,7 +422,12 @@ def _audit_items(
 def _db(request: web.Request) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
     pool = request.app[STATE].pool
     if pool is None:
-        raise ApiError(503, "database unavailable", "the gateway is starting or stopping")
+        raise ApiError(
+            503,
+            "database unavailable",
+            "the gateway is starting or stopping",
+            {"Retry-After": "5"},
+        )
     return pool
 
 
@@ -435,7 +441,10 @@ async def _claim(
             claim = await claim_key(conn, integ.name, key, digest)
     except psycopg.OperationalError as exc:
         raise ApiError(
-            503, "database unavailable: Idempotency-Key cannot be checked", str(exc)
+            503,
+            "database unavailable: Idempotency-Key cannot be checked",
+            str(exc),
+            {"Retry-After": "5"},
         ) from None
     if claim.outcome == "new":
         return None

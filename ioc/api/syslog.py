@@ -73,7 +73,9 @@ class SyslogListener:
             )
         return integ
 
-    async def deliver(self, integ: Integration, frames: list[bytes], transport: str) -> None:
+    async def deliver(
+        self, integ: Integration, frames: list[bytes], transport: str, remote: str | None = None
+    ) -> None:
         """Push frames until the broker took them (TCP and the UDP queue wait here)."""
         by_format: dict[str, list[tuple[int, bytes]]] = defaultdict(list)
         for i, frame in enumerate(frames):
@@ -103,7 +105,7 @@ class SyslogListener:
                 self.service.audit.add(
                     AuditRow(
                         integ.name,
-                        None,
+                        remote,
                         transport,
                         "security",
                         None,
@@ -176,7 +178,7 @@ class SyslogListener:
                     break
                 if frames:
                     await self._within_rate(integ, len(frames))
-                    await self.deliver(integ, frames, "tcp")
+                    await self.deliver(integ, frames, "tcp", address)
         except (ConnectionError, OSError) as exc:
             log.info("syslog connection from %s ended: %s", address, exc)
         finally:

@@ -195,15 +195,20 @@ async def list_integrations(conn: psycopg.AsyncConnection[Any]) -> list[Integrat
     return [IntegrationRecord(*row) for row in await cur.fetchall()]
 
 
-async def load_active(conn: psycopg.AsyncConnection[Any]) -> dict[str, Integration]:
-    """Token hash → integration, for every token valid now (a rotated token in its grace)."""
+async def load_active(
+    conn: psycopg.AsyncConnection[Any],
+) -> tuple[dict[str, Integration], dict[str, datetime]]:
+    """Token hash → integration for every token valid now, and when each rotated token's
+    grace ends (the caller refuses it from then on, without waiting for a reload)."""
     cur = await conn.execute(
         "SELECT name, streams, agencies, rate_per_second, burst, syslog_sources, token_hash,"
-        " CASE WHEN previous_valid_until > now() THEN previous_token_hash END"
-        " FROM integrations WHERE revoked_at IS NULL"
+        " CASE WHEN previous_valid_until > now() THEN previous_token_hash END,"
+        " previous_valid_until FROM integrations WHERE revoked_at IS NULL"
     )
     out: dict[str, Integration] = {}
-    for name, streams, agencies, rate, burst, sources, current, previous in await cur.fetchall():
+    until: dict[str, datetime] = {}
+    rows = await cur.fetchall()
+    for name, streams, agencies, rate, burst, sources, current, previous, valid_until in rows:
         integ = Integration(
             name=name,
             streams=frozenset(streams),
@@ -215,7 +220,8 @@ async def load_active(conn: psycopg.AsyncConnection[Any]) -> dict[str, Integrati
         out[current] = integ
         if previous:
             out[previous] = integ
-    return out
+            until[previous] = valid_until
+    return out, until
 
 
 def token_digest(token: str) -> str:
@@ -229,7 +235,7 @@ def token_digest(token: str) -> str:
 class AuditRow:
     integration: str | None
     remote: str | None
-    transport: str  # http | syslog-udp | syslog-tcp
+    transport: str  # http | udp | tcp
     target: str | None
     status: int | None
     kind: str

@@ -253,6 +253,13 @@ def test_oversized_and_malformed_bodies(gw: GatewayThread, tokens: dict[str, str
         "/v1/events/security", b"{}", tokens["soc"], "application/json; charset=latin-1"
     )
     assert latin1.status == 415
+    upper = gw.post(
+        "/v1/events/security",
+        json.dumps(security("charset-1")),
+        tokens["soc"],
+        "application/json; charset=UTF-8",
+    )
+    assert upper.status == 202
     form = gw.post(
         "/v1/events/security", b"a=b", tokens["soc"], "application/x-www-form-urlencoded"
     )
