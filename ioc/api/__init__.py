@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import psycopg
 from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +102,20 @@ class DeniedAuditBound:
         self.counts[key] = n + 1
         self.used += 1
         return True
+
+
+async def open_lazy_pool(
+    conninfo: str, wait_seconds: float
+) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+    """A small autocommit pool, opened without waiting for the first connection: an API
+    starts while the database is down and answers 503 until it is back."""
+    pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=4,
+        timeout=wait_seconds,  # for a connection from the pool
+        kwargs={"autocommit": True},
+        open=False,
+    )
+    await pool.open(wait=False)
+    return pool

@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from ioc.alerts.routing import Matcher
-from ioc.api import ApiError, DeniedAuditBound, json_errors, json_response
+from ioc.api import ApiError, DeniedAuditBound, json_errors, json_response, open_lazy_pool
 from ioc.clock import Clock, SystemClock
 from ioc.storage.alert_users import (
     Role,
@@ -425,18 +425,7 @@ def pool_conninfo(database_url: str) -> str:
 
 async def _pool(app: web.Application) -> AsyncIterator[None]:
     st = app[STATE]
-    # Not waiting for the first connection: the API starts while the database is down and
-    # answers 503 until it is back.
-    pool = AsyncConnectionPool(
-        pool_conninfo(st.database_url),
-        min_size=1,
-        max_size=4,
-        timeout=5.0,
-        kwargs={"autocommit": True},
-        open=False,
-    )
-    await pool.open(wait=False)
-    st.pool = pool
+    st.pool = pool = await open_lazy_pool(pool_conninfo(st.database_url), wait_seconds=5.0)
     try:
         yield
     finally:

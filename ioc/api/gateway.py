@@ -32,7 +32,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from ioc.api import ApiError, json_errors, json_response
+from ioc.api import ApiError, json_errors, json_response, open_lazy_pool
 from ioc.api.push import (
     BrokerUnavailable,
     GatewayMetrics,
@@ -105,16 +105,8 @@ METRICS = web.AppKey("metrics", CollectorRegistry)
 
 async def _pool(app: web.Application) -> AsyncIterator[None]:
     st = app[STATE]
-    pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
-        with_connection_defaults(st.service.settings.database_url),
-        min_size=1,
-        max_size=4,
-        timeout=3.0,
-        kwargs={"autocommit": True},
-        open=False,
-    )
-    await pool.open(wait=False)
-    st.pool = pool
+    conninfo = with_connection_defaults(st.service.settings.database_url)
+    st.pool = pool = await open_lazy_pool(conninfo, wait_seconds=3.0)
     try:
         yield
     finally:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ioc.deadletter import pg_text
 from ioc.gateway.integrations import (
     Integration,
     Network,
@@ -224,10 +225,6 @@ async def load_active(
     return out, until
 
 
-def token_digest(token: str) -> str:
-    return hash_token(token)
-
-
 # -- audit -------------------------------------------------------------------------------
 
 
@@ -268,7 +265,8 @@ async def write_audit(conn: psycopg.AsyncConnection[Any], rows: list[AuditRow]) 
 
 
 def _clean(text: str | None, cap: int = 200) -> str | None:
-    return None if text is None else text.replace("\x00", "\ufffd")[:cap]
+    """Sender-chosen text bound for an audit row: storable, bounded."""
+    return None if text is None else pg_text(text)[:cap]
 
 
 async def read_audit(
