@@ -76,7 +76,7 @@ async def start_gateway(settings: Settings, clock: Clock | None = None) -> Gatew
     await gw.runner.setup()
     site = web.TCPSite(gw.runner, settings.gateway_host, settings.gateway_port)
     await site.start()
-    gw.port = _bound_port(site)
+    gw.port = int(gw.runner.addresses[0][1])
     listener = SyslogListener(service)
     if settings.syslog_udp_port:
         udp = await listener.start_udp(settings.gateway_host, settings.syslog_udp_port)
@@ -95,12 +95,6 @@ async def start_gateway(settings: Settings, clock: Clock | None = None) -> Gatew
         gw.syslog_tcp_port or "off",
     )
     return gw
-
-
-def _bound_port(site: web.TCPSite) -> int:
-    server = site._server
-    assert isinstance(server, asyncio.Server)
-    return int(server.sockets[0].getsockname()[1])
 
 
 async def _topics_then(broker: BrokerLink, settings: Settings) -> None:

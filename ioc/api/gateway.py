@@ -81,6 +81,7 @@ class GatewayState:
 
 
 STATE = web.AppKey("gateway", GatewayState)
+METRICS = web.AppKey("metrics", CollectorRegistry)
 
 
 def gateway_app(service: PushService, registry: CollectorRegistry) -> web.Application:
@@ -98,9 +99,6 @@ def gateway_app(service: PushService, registry: CollectorRegistry) -> web.Applic
     r.add_get("/openapi.json", openapi)
     r.add_get("/schemas/{name}", schema_file)
     return app
-
-
-METRICS = web.AppKey("metrics", CollectorRegistry)
 
 
 async def _pool(app: web.Application) -> AsyncIterator[None]:
@@ -161,10 +159,6 @@ async def _file(name: str) -> web.Response:
 # -- pushing -----------------------------------------------------------------------------
 
 
-def _remote(request: web.Request) -> str | None:
-    return request.remote
-
-
 def _refuse(
     request: web.Request,
     status: int,
@@ -180,8 +174,8 @@ def _refuse(
     st = request.app[STATE]
     name = integ.name if integ else None
     st.metrics.requests.labels(stream, name or "-", str(status)).inc()
-    row = AuditRow(name, _remote(request), "http", request.path, status, kind, error, None)
-    st.service.audit.add(row, name or _remote(request))
+    row = AuditRow(name, request.remote, "http", request.path, status, kind, error, None)
+    st.service.audit.add(row, name or request.remote)
     return ApiError(status, error, detail, headers)
 
 
@@ -353,7 +347,14 @@ async def _push(
     status = 202 if result.accepted else 400
     st.metrics.requests.labels(stream, integ.name, str(status)).inc()
     if result.rejected:
-        _audit_items(request, integ, stream, result, status)
+        st.service.audit_rejections(
+            integ,
+            result,
+            transport="http",
+            remote=request.remote,
+            target=request.path,
+            status=status,
+        )
     return json_response(_body(result), status)
 
 
@@ -386,26 +387,6 @@ def _body(result: PushResult) -> dict[str, Any]:
     if not result.accepted:
         body["error"] = "no item was accepted"
     return body
-
-
-def _audit_items(
-    request: web.Request, integ: Integration, stream: str, result: PushResult, status: int
-) -> None:
-    first = [
-        {"index": r.index, "error": r.kind, "reason": r.reason[:300], "pointer": r.pointer}
-        for r in result.rejections[:5]
-    ]
-    row = AuditRow(
-        integ.name,
-        _remote(request),
-        "http",
-        request.path,
-        status,
-        "items_rejected",
-        f"{result.rejected} of {result.accepted + result.rejected} {stream} items rejected",
-        {"rejected": result.rejected, "first": first},
-    )
-    request.app[STATE].service.audit.add(row, integ.name)
 
 
 # -- idempotency -------------------------------------------------------------------------

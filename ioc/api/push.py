@@ -144,13 +144,9 @@ class IntegrationRegistry:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     await self.reload(conn)
                     while True:
-                        changed = False
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(RELOAD_SECONDS):
-                                async for _ in conn.notifies():
-                                    changed = True
-                                    break
-                        del changed  # either way: reload (a notice, or the periodic check)
+                        # A notice, or RELOAD_SECONDS without one: either way, reload.
+                        async for _ in conn.notifies(timeout=RELOAD_SECONDS, stop_after=1):
+                            pass
                         await self.reload(conn)
             except psycopg.Error as exc:
                 log.warning("integrations: database unavailable (%s); retrying in 2 s", exc)
@@ -323,6 +319,33 @@ class PushService:
         elif (b.rate, b.burst) != (integ.rate, integ.burst):
             b.reconfigure(integ.rate, integ.burst)
         return b
+
+    def audit_rejections(
+        self,
+        integ: Integration,
+        result: PushResult,
+        *,
+        transport: str,
+        remote: str | None,
+        target: str,
+        status: int | None,
+    ) -> None:
+        """One audit row for a push with rejected items: how many, and the first five."""
+        first = [
+            {"index": r.index, "error": r.kind, "reason": r.reason[:300], "pointer": r.pointer}
+            for r in result.rejections[:5]
+        ]
+        row = AuditRow(
+            integ.name,
+            remote,
+            transport,
+            target,
+            status,
+            "items_rejected",
+            f"{result.rejected} of {result.accepted + result.rejected} items rejected",
+            {"rejected": result.rejected, "first": first},
+        )
+        self.audit.add(row, integ.name)
 
     def take_tokens(self, integ: Integration, n: int) -> float:
         """0 when admitted, else seconds to wait (inf: larger than the burst)."""

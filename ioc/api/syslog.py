@@ -93,27 +93,13 @@ class SyslogListener:
             for r in result.rejections:
                 self._count(transport, r.kind).inc()
             if result.rejections:
-                first = [
-                    {
-                        "index": r.index,
-                        "error": r.kind,
-                        "reason": r.reason[:300],
-                        "pointer": r.pointer,
-                    }
-                    for r in result.rejections[:5]
-                ]
-                self.service.audit.add(
-                    AuditRow(
-                        integ.name,
-                        remote,
-                        transport,
-                        "security",
-                        None,
-                        "items_rejected",
-                        f"{result.rejected} of {len(items)} syslog messages rejected",
-                        {"rejected": result.rejected, "first": first},
-                    ),
-                    integ.name,
+                self.service.audit_rejections(
+                    integ,
+                    result,
+                    transport=transport,
+                    remote=remote,
+                    target="security",
+                    status=None,
                 )
 
     # -- UDP -----------------------------------------------------------------------------
