@@ -1,17 +1,19 @@
 """Gateway throughput and request latency: 1,000-event NDJSON batches pushed over HTTP.
 
-A real ``ioc gateway`` process (its own broker producer, the embedded broker, a fresh
-database for its integrations) receives ``--events`` security events in batches of
-``--batch`` from ``--clients`` concurrent keep-alive connections of this process. Each
-request is timed from send to its 202, which the gateway gives only after the broker
-acknowledged every event of the batch.
+``--gateways`` real ``ioc gateway`` processes (each with its own broker producer; the
+embedded broker; a fresh database for the integrations) receive ``--events`` security events
+in batches of ``--batch`` from ``--clients`` concurrent keep-alive connections of this
+process, spread over the gateways as a load balancer would. Each request is timed from send
+to its 202, which the gateway gives only after the broker acknowledged every event of the
+batch. This process freezes its own heap first, so its garbage collections stay out of the
+timings of both sides.
 
 Baseline in the same run: the same events produced straight to the broker from this process
 in the same batches, each awaited until acknowledged (aiokafka, acks=all, the gateway's
 producer settings) — what pushing costs without HTTP, authentication, per-item checks and
 answers.
 
-Usage: ``python bench/gateway.py [--events 100000] [--batch 1000] [--clients 2]``.
+Usage: ``python bench/gateway.py [--events 100000] [--batch 1000] [--clients 2] [--gateways 1]``.
 Target (issue 5): at least 20,000 events/s, and p99 under 50 ms per request.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import statistics
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ioc.api.push import gateway_producer_settings
 from ioc.broker import ensure_topics
+from ioc.gc_tuning import settle_after_startup
 from ioc.services.processes import child_dies_with_parent
 from ioc.storage.migrations import migrate
 from tests.support.gateway import create_integration
@@ -73,9 +78,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def ready(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(base + "/readyz", timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
 async def push_all(
-    url: str, token: str, bodies: list[bytes], clients: int
+    urls: list[str], token: str, bodies: list[bytes], clients: int
 ) -> tuple[float, list[float], int]:
+    """Client ``c`` pushes to ``urls[c % len(urls)]``, as a load balancer spreading
+    connections over gateway processes would."""
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for b in bodies:
         queue.put_nowait(b)
@@ -83,7 +98,7 @@ async def push_all(
     accepted = 0
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}
 
-    async def client(session: aiohttp.ClientSession) -> None:
+    async def client(session: aiohttp.ClientSession, url: str) -> None:
         nonlocal accepted
         while not queue.empty():
             body = queue.get_nowait()
@@ -98,14 +113,14 @@ async def push_all(
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector) as session:
         started = time.perf_counter()
-        await asyncio.gather(*(client(session) for _ in range(clients)))
+        await asyncio.gather(*(client(session, urls[c % len(urls)]) for c in range(clients)))
         elapsed = time.perf_counter() - started
     return elapsed, latencies, accepted
 
 
-async def baseline(stack: Stack, records: list[bytes], batch: int) -> float:
+async def baseline(stack: Stack, records: list[bytes], batch: int) -> tuple[float, list[float]]:
     """The same events in the same batches, each awaited until acknowledged, with the
-    gateway's own producer settings."""
+    gateway's own producer settings; the elapsed time and each batch's latency."""
     producer = AIOKafkaProducer(**gateway_producer_settings(stack.settings))
     await producer.start()
 
@@ -115,10 +130,13 @@ async def baseline(stack: Stack, records: list[bytes], batch: int) -> float:
 
     try:
         await send(records[:1])  # warm-up: connection and metadata
+        latencies = []
         started = time.perf_counter()
         for i in range(0, len(records), batch):
+            t0 = time.perf_counter()
             await send(records[i : i + batch])
-        return time.perf_counter() - started
+            latencies.append(time.perf_counter() - t0)
+        return time.perf_counter() - started, latencies
     finally:
         await producer.stop()
 
@@ -128,44 +146,40 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--gateways", type=int, default=1, help="gateway processes")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ioc-bench-gateway-"))
     stack = start_stack(tmp)
-    proc = None
+    procs: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
     try:
         migrate(stack.database_url)
         asyncio.run(ensure_topics(stack.settings))
         token = create_integration(
             stack.database_url, "soc-tinh", streams=["security"], rate=1e7, burst=1e7
         )
-        port = free_port()
-        env = {
-            **stack.env,
-            "IOC_GATEWAY_PORT": str(port),
-            "IOC_SYSLOG_UDP_PORT": "0",
-            "IOC_SYSLOG_TCP_PORT": "0",
-            "IOC_LOG_LEVEL": "warning",
-        }
-        log = open(tmp / "gateway.log", "wb")  # noqa: SIM115 - the child's for its lifetime
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ioc.cli", "gateway"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=child_dies_with_parent,
-        )
-        base = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            import urllib.request
-
-            try:
-                with urllib.request.urlopen(base + "/readyz", timeout=1) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        wait_for(ready, timeout=60, what="the gateway to be ready")
+        for n in range(args.gateways):
+            port = free_port()
+            env = {
+                **stack.env,
+                "IOC_GATEWAY_PORT": str(port),
+                "IOC_SYSLOG_UDP_PORT": "0",
+                "IOC_SYSLOG_TCP_PORT": "0",
+                "IOC_LOG_LEVEL": "warning",
+            }
+            log = open(tmp / f"gateway{n}.log", "wb")  # noqa: SIM115 - the child's, for its life
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "ioc.cli", "gateway"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=child_dies_with_parent,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for base in urls:
+            wait_for(functools.partial(ready, base), timeout=60, what="the gateway to be ready")
         run = uuid.uuid4().hex[:8]
         records = events(run, args.events)
         bodies = [
@@ -173,31 +187,39 @@ def main() -> None:
             for i in range(0, len(records), args.batch)
         ]
         warm = events(run + "w", args.batch * args.clients)
-        asyncio.run(push_all(base + "/v1/events/security", token, [b"\n".join(warm)], 1))
-        elapsed, latencies, accepted = asyncio.run(
-            push_all(base + "/v1/events/security", token, bodies, args.clients)
-        )
-        base_elapsed = asyncio.run(baseline(stack, events(run + "b", args.events), args.batch))
+        direct = events(run + "b", args.events)
+        settle_after_startup()  # this process's own full collections out of the timings
+        targets = [u + "/v1/events/security" for u in urls]
+        for url in targets:
+            asyncio.run(push_all([url], token, [b"\n".join(warm)], 1))
+        elapsed, latencies, accepted = asyncio.run(push_all(targets, token, bodies, args.clients))
+        base_elapsed, base_latencies = asyncio.run(baseline(stack, direct, args.batch))
     finally:
-        if proc is not None:
+        for proc in procs:
             proc.terminate()
+        for proc in procs:
             proc.wait(30)
         stack.close()
     rate = accepted / elapsed
     base_rate = args.events / base_elapsed
     ms = [x * 1000 for x in latencies]
+    base_ms = [x * 1000 for x in base_latencies]
     print(
         f"{args.events} security events, {len(bodies)} requests of {args.batch},"
-        f" {args.clients} clients"
+        f" {args.clients} clients, {args.gateways} gateway process(es)"
     )
-    print(f"baseline (produce straight to the broker): {base_rate:,.0f} events/s")
+    print(
+        f"baseline (produce straight to the broker): {base_rate:,.0f} events/s;"
+        f" batch p50 {statistics.median(base_ms):.1f} ms, p90 {percentile(base_ms, 0.9):.1f} ms,"
+        f" p99 {percentile(base_ms, 0.99):.1f} ms"
+    )
     print(
         f"gateway: {rate:,.0f} events/s ({rate / base_rate:.2f}x of baseline);"
         f" request p50 {statistics.median(ms):.1f} ms, p90 {percentile(ms, 0.9):.1f} ms,"
         f" p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms"
     )
     if os.environ.get("IOC_BENCH_KEEP"):
-        print(f"gateway log: {tmp / 'gateway.log'}")
+        print(f"gateway logs: {tmp}/gateway*.log")
 
 
 if __name__ == "__main__":

@@ -17,11 +17,15 @@ exactly-once delivery: writes are idempotent on the event id instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import random
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 from ioc.config import Settings
 from ioc.streams import ALERTS_TOPIC, DEADLETTER_TOPIC, KPI_TOPIC, STREAMS
@@ -52,9 +56,34 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     return conf
 
 
+@functools.lru_cache(maxsize=65_536)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def key_partitioner(
+    key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]
+) -> int:
+    """Kafka's default partitioner (murmur2 of the key, as the Java client and aiokafka
+    compute it), with the hash of each key remembered.
+
+    Keys repeat (an integration, an agency, a service), and aiokafka's pure-Python murmur2
+    was the largest single cost of producing a 1,000-event push. Same key, same partition as
+    every other Kafka client, so per-key order is kept across producers.
+    """
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[_key_hash(key) % len(all_partitions)]
+
+
 def producer_settings(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for ``aiokafka.AIOKafkaProducer``: acked by all replicas."""
-    conf: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap, "acks": "all"}
+    """Keyword arguments for ``aiokafka.AIOKafkaProducer``: acked by all replicas, keys
+    partitioned as Kafka's default partitioner does."""
+    conf: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "acks": "all",
+        "partitioner": key_partitioner,
+    }
     if settings.broker_flavor == "kafka":
         conf["enable_idempotence"] = True
     conf["linger_ms"] = 5

@@ -23,6 +23,7 @@ from ioc.api.syslog import SyslogListener
 from ioc.broker import ensure_topics
 from ioc.clock import Clock
 from ioc.config import Settings
+from ioc.gc_tuning import settle_after_startup
 from ioc.storage.integrations import expire_keys
 from ioc.storage.writer import with_connection_defaults
 
@@ -127,6 +128,7 @@ async def _expire_keys(settings: Settings) -> None:
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT."""
     gw = await start_gateway(settings)
+    settle_after_startup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
