@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ioc.cli_alerts import alerts_app, users_app
+from ioc.cli_grafana import grafana_app
 from ioc.cli_integrations import integrations_app
 from ioc.config import ConfigError, Settings, mask_password
 
@@ -27,6 +28,7 @@ app.add_typer(services_app, name="services")
 app.add_typer(users_app, name="users")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(integrations_app, name="integrations")
+app.add_typer(grafana_app, name="grafana")
 
 
 def _settings() -> Settings:

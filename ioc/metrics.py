@@ -73,6 +73,12 @@ class PipelineMetrics:
             ["stream"],
             registry=registry,
         )
+        self.consumer_lag = Gauge(
+            "ioc_consumer_lag",
+            "Records on the stream's partitions this worker owns, past its last stored batch.",
+            ["stream"],
+            registry=registry,
+        )
         self.worker_up = Gauge(
             "ioc_worker_up", "1 while the worker runs its ingest agents.", registry=registry
         )

@@ -21,7 +21,12 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, RebalanceInProgressError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    RebalanceInProgressError,
+)
 
 from ioc.batch import RawRecord
 from ioc.broker import consumer_settings
@@ -41,6 +46,8 @@ async def run_batch_ingest(settings: Settings, handlers: Mapping[str, IngestHand
     )
     await consumer.start()
     log.info("batch ingest consuming %s", ", ".join(handlers))
+    stored: dict[TopicPartition, int] = {}
+    lag = asyncio.create_task(_report_lag(consumer, handlers, stored), name="consumer-lag")
     try:
         while True:
             batches = await consumer.getmany(
@@ -65,6 +72,7 @@ async def run_batch_ingest(settings: Settings, handlers: Mapping[str, IngestHand
                 )
                 logging.shutdown()
                 os._exit(70)
+            stored.update(offsets)
             try:
                 await consumer.commit(offsets)
             except (CommitFailedError, IllegalStateError, RebalanceInProgressError) as exc:
@@ -74,4 +82,42 @@ async def run_batch_ingest(settings: Settings, handlers: Mapping[str, IngestHand
                     exc,
                 )
     finally:
+        lag.cancel()
+        await asyncio.gather(lag, return_exceptions=True)
         await consumer.stop()
+
+
+LAG_SECONDS = 5.0
+
+
+async def _report_lag(
+    consumer: AIOKafkaConsumer,
+    handlers: Mapping[str, IngestHandler],
+    stored: dict[TopicPartition, int],
+) -> None:
+    """``ioc_consumer_lag{stream}`` every few seconds: the log end the fetcher last saw minus
+    the offset after the last stored batch, over the partitions this worker owns.
+
+    A task of its own, so the gauge keeps growing while a batch waits out a database outage;
+    a partition not stored from yet counts from its committed offset.
+    """
+    while True:
+        await asyncio.sleep(LAG_SECONDS)
+        totals: dict[str, int] = dict.fromkeys(handlers, 0)
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is None or tp.topic not in handlers:
+                continue
+            done = stored.get(tp)
+            if done is None:
+                try:
+                    done = await consumer.committed(tp)
+                except KafkaError:
+                    continue
+                if done is None:
+                    continue
+                stored.setdefault(tp, done)
+            totals[tp.topic] += max(0, end - done)
+        for topic, behind in totals.items():
+            handler = handlers[topic]
+            handler.metrics.consumer_lag.labels(handler.stream.name).set(behind)

@@ -553,6 +553,86 @@ def _v6_gateway(conn: psycopg.Connection, mode: Mode) -> None:
     )
 
 
+#: The role Grafana's PostgreSQL datasource logs in through (as a member): read-only, and
+#: only the tables the wall dashboards and ad-hoc exploration need. Credentials (integration
+#: and API tokens), audit trails, dead-letter payloads and the notification outbox stay out.
+READER_ROLE = "ioc_grafana_reader"
+READER_TABLES = (
+    "agencies",
+    "procedures",
+    "dossiers",
+    "dossier_events",
+    "uptime_checks",
+    "security_events",
+    "kpi_current",
+    "kpi_snapshots",
+    "uptime_5m",
+    "uptime_services",
+    "security_5m",
+    "security_targets_1h",
+    "security_sources",
+    "maintenance_windows",
+    "alerts",
+    "alert_events",
+    "silences",
+)
+
+
+def _v7_grafana_reader(conn: psycopg.Connection, mode: Mode) -> None:
+    """The dashboards' read-only role, and indexes for the dossier panels (daily trend by
+    received and processed time, the soon-due list)."""
+    del mode
+    conn.execute("CREATE INDEX IF NOT EXISTS dossiers_received_idx ON dossiers (received_at)")
+    conn.execute("CREATE INDEX IF NOT EXISTS dossiers_processed_idx ON dossiers (processed_at)")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS dossiers_open_due_idx ON dossiers (due_at)"
+        " WHERE status IN (2, 4)"
+    )
+    ensure_reader_role(conn)
+
+
+def ensure_reader_role(conn: psycopg.Connection) -> bool:
+    """Create :data:`READER_ROLE` if missing and grant it SELECT on :data:`READER_TABLES`.
+
+    Roles belong to the whole server: a migrating user without CREATEROLE cannot make one,
+    so then this logs what to run and returns False instead of failing the migration.
+    """
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER_ROLE,)).fetchone()
+    if exists is None:
+        allowed = conn.execute(
+            "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        if not (allowed and allowed[0]):
+            log.warning(
+                "cannot create role %s (no CREATEROLE): ask an administrator to run"
+                " CREATE ROLE %s NOLOGIN, then `ioc migrate` grants it the dashboards' tables",
+                READER_ROLE,
+                READER_ROLE,
+            )
+            return False
+        # Two databases migrating at once may both try: the loser's error is harmless.
+        conn.execute(
+            sql.SQL(
+                "DO $$ BEGIN CREATE ROLE {} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL;"
+                " END $$"
+            ).format(sql.Identifier(READER_ROLE))
+        )
+    role = sql.Identifier(READER_ROLE)
+    conn.execute(
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+            sql.Identifier(_current_schema(conn)), role
+        )
+    )
+    for table in READER_TABLES:
+        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), role))
+    return True
+
+
+def _current_schema(conn: psycopg.Connection) -> str:
+    row = conn.execute("SELECT current_schema()").fetchone()
+    return str(row[0]) if row else "public"
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "event tables, dossier state, dead letters", _v1_event_tables),
     Migration(2, "KPI summaries, snapshots, maintenance windows, catalogue", _v2_kpi_tables),
@@ -566,6 +646,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         5, "alerts, alert events, silences, notification outbox, API users and actions", _v5_alerts
     ),
     Migration(6, "gateway integrations, audit and idempotency keys", _v6_gateway),
+    Migration(7, "read-only role for Grafana; indexes for the dossier panels", _v7_grafana_reader),
 )
 
 

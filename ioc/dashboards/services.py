@@ -1,0 +1,241 @@
+"""*Hạ tầng & dịch vụ số*: e-government service status, availability, incidents, TLS."""
+
+from __future__ import annotations
+
+from ioc.dashboards.common import (
+    ALERT_STATE_MAPPINGS,
+    OBJECTIVE_VARIABLE,
+    SERVICE_STATE,
+    SERVICE_STATE_MAPPINGS,
+    SEVERITY_MAPPINGS,
+    SILENT_VARIABLE,
+)
+from ioc.dashboards.model import (
+    BAD,
+    GOOD,
+    WARN,
+    Dashboard,
+    T,
+    bargauge,
+    column,
+    dashboard_link,
+    higher_is_better,
+    link,
+    lower_is_better,
+    rename,
+    sql,
+    stat,
+    state_timeline,
+    steps,
+    table,
+    timeseries,
+)
+
+UID = "ioc-services"
+
+#: Five-minute buckets outside declared maintenance (as the availability KPI counts them).
+OUTSIDE_MAINTENANCE = """NOT EXISTS (
+    SELECT 1 FROM maintenance_windows m
+    WHERE (m.service_id IS NULL OR m.service_id = u.service_id)
+      AND m.starts_at < u.bucket + interval '5 minutes' AND m.ends_at > u.bucket)"""
+
+
+def _count_state(*states: int) -> str:
+    return (
+        f"SELECT count(*) AS value FROM uptime_services s"
+        f" WHERE {SERVICE_STATE} IN ({', '.join(map(str, states))})"
+    )
+
+
+def services() -> Dashboard:
+    first = [
+        stat(T("Hoạt động", "Up"), sql(_count_state(2)), thresholds=steps(GOOD)),
+        stat(T("Suy giảm", "Degraded"), sql(_count_state(1)), thresholds=lower_is_better(1, 5)),
+        stat(T("Ngừng", "Down"), sql(_count_state(0)), thresholds=lower_is_better(1, 1)),
+        stat(
+            T("Mất tín hiệu", "Silent"),
+            sql(_count_state(-1)),
+            thresholds=lower_is_better(1, 1),
+            description=T(
+                "Không nhận được kết quả kiểm tra trong $silent_seconds giây.",
+                "No check result for $silent_seconds seconds.",
+            ),
+        ),
+        stat(
+            T("Sẵn sàng trong kỳ", "Availability in range"),
+            sql(
+                f"""
+                SELECT sum(u.up + u.degraded)::numeric / nullif(sum(u.checks), 0) AS value
+                FROM uptime_5m u
+                WHERE $__timeFilter(u.bucket) AND {OUTSIDE_MAINTENANCE}
+                """
+            ),
+            unit="percentunit",
+            decimals=2,
+            thresholds=higher_is_better(0.995, 0.98),
+            description=T(
+                "Lần kiểm tra hoạt động hoặc suy giảm ÷ tổng lần kiểm tra, ngoài giờ bảo trì.",
+                "Checks up or degraded ÷ checks, outside declared maintenance.",
+            ),
+        ),
+        stat(
+            T("Chứng chỉ TLS hết hạn < 30 ngày", "TLS certificates expiring < 30 days"),
+            sql(
+                """
+                SELECT count(*) AS value FROM uptime_services
+                WHERE tls_expires_at < now() + interval '30 days'
+                """
+            ),
+            thresholds=lower_is_better(1, 1),
+        ),
+    ]
+    timeline = state_timeline(
+        T("Trạng thái theo thời gian", "Status over time"),
+        sql(
+            """
+            SELECT $__timeGroupAlias(bucket, $__interval), service_id AS metric,
+                   CASE WHEN sum(down) > 0 THEN 0 WHEN sum(degraded) > 0 THEN 1 ELSE 2 END
+                     AS value
+            FROM uptime_5m
+            WHERE $__timeFilter(bucket)
+            GROUP BY 1, 2
+            ORDER BY 1, 2
+            """,
+            fmt="time_series",
+        ),
+        h=9,
+        mappings=[m for m in SERVICE_STATE_MAPPINGS],
+        thresholds=steps(BAD, (1, WARN), (2, GOOD)),
+        description=T(
+            "Mỗi ô là khoảng thời gian: ngừng nếu có lần kiểm tra ngừng, suy giảm nếu có lần "
+            "suy giảm, còn lại hoạt động.",
+            "Each cell is an interval: down if any check was down, degraded if any was "
+            "degraded, otherwise up.",
+        ),
+    )
+    third = [
+        bargauge(
+            T(
+                "Sẵn sàng theo dịch vụ (mục tiêu 99,5%)",
+                "Availability per service (objective 99.5%)",
+            ),
+            sql(
+                f"""
+                SELECT u.service_id AS service,
+                       sum(u.up + u.degraded)::numeric / nullif(sum(u.checks), 0) AS availability
+                FROM uptime_5m u
+                WHERE $__timeFilter(u.bucket) AND {OUTSIDE_MAINTENANCE}
+                GROUP BY 1
+                ORDER BY 2, 1
+                LIMIT 40
+                """
+            ),
+            w=12,
+            h=7,
+            unit="percentunit",
+            decimals=2,
+            min=0.9,
+            max=1,
+            thresholds=higher_is_better(0.995, 0.98),
+        ),
+        table(
+            T("Sự cố", "Incidents"),
+            sql(
+                """
+                SELECT starts_at AS "time", labels->>'service_id' AS service, severity, state,
+                       extract(epoch FROM coalesce(ends_at, now()) - starts_at)::float8 AS duration,
+                       summary
+                FROM alerts
+                WHERE labels ? 'service_id'
+                  AND ($__timeFilter(starts_at) OR state <> 'resolved')
+                ORDER BY starts_at DESC
+                LIMIT 100
+                """
+            ),
+            w=12,
+            h=7,
+            overrides=[
+                rename("time", T("Bắt đầu", "Started")),
+                rename("service", T("Dịch vụ", "Service")),
+                rename("severity", T("Mức độ", "Severity")),
+                rename("state", T("Trạng thái", "State")),
+                rename("duration", T("Thời gian", "Duration")),
+                rename("summary", T("Nội dung", "Summary")),
+                column("time", unit="dateTimeAsLocal"),
+                column("duration", unit="s"),
+                column(
+                    "severity",
+                    mappings=SEVERITY_MAPPINGS,
+                    **{"custom__cellOptions": {"type": "color-text"}},
+                ),
+                column(
+                    "state",
+                    mappings=ALERT_STATE_MAPPINGS,
+                    **{"custom__cellOptions": {"type": "color-background"}},
+                ),
+            ],
+        ),
+    ]
+    fourth = [
+        timeseries(
+            T("Độ trễ trung bình", "Mean latency"),
+            [
+                sql(
+                    """
+                    SELECT $__timeGroupAlias(bucket, $__interval), service_id AS metric,
+                           sum(latency_ms_sum) / nullif(sum(latency_samples), 0) AS value
+                    FROM uptime_5m
+                    WHERE $__timeFilter(bucket)
+                    GROUP BY 1, 2
+                    ORDER BY 1, 2
+                    """,
+                    fmt="time_series",
+                )
+            ],
+            w=14,
+            h=7,
+            unit="ms",
+            min=0,
+        ),
+        table(
+            T("Chứng chỉ TLS", "TLS certificates"),
+            sql(
+                """
+                SELECT service_id AS service, tls_expires_at,
+                       extract(epoch FROM tls_expires_at - now())::float8 / 86400 AS days_left
+                FROM uptime_services
+                WHERE tls_expires_at IS NOT NULL
+                ORDER BY tls_expires_at
+                LIMIT 50
+                """
+            ),
+            w=10,
+            h=7,
+            overrides=[
+                rename("service", T("Dịch vụ", "Service")),
+                rename("tls_expires_at", T("Hết hạn", "Expires")),
+                rename("days_left", T("Còn (ngày)", "Days left")),
+                column("tls_expires_at", unit="dateTimeAsLocal"),
+                column(
+                    "days_left",
+                    decimals=0,
+                    thresholds=steps(BAD, (7, WARN), (30, GOOD)),
+                    **{"custom__cellOptions": {"type": "color-background"}},
+                ),
+            ],
+        ),
+    ]
+    return Dashboard(
+        uid=UID,
+        title=T("Hạ tầng & dịch vụ số", "Digital services"),
+        description=T(
+            "Hệ thống chính quyền điện tử: trạng thái, sẵn sàng so với mục tiêu, sự cố, TLS.",
+            "E-government systems: status, availability against objective, incidents, TLS.",
+        ),
+        tags=["wall", "services"],
+        rows=[first, [timeline], third, fourth],
+        variables=[SILENT_VARIABLE, OBJECTIVE_VARIABLE],
+        refresh="30s",
+        time_from="now-24h",
+        links=[dashboard_link(link(T("Tổng quan IOC", "IOC overview"), "/d/ioc-overview"))],
+    )
