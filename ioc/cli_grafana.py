@@ -95,9 +95,11 @@ def reader(
         role = sql.Identifier(name)
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
         verb = "ALTER" if exists else "CREATE"
+        # Hashed here, so the password itself never reaches the server's statement log.
+        hashed = conn.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256")
         conn.execute(
             sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-                sql.SQL(verb), role, sql.Literal(password)
+                sql.SQL(verb), role, sql.Literal(hashed.decode())
             )
         )
         conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(READER_ROLE), role))
@@ -123,6 +125,10 @@ def push(
         list[str] | None, typer.Option(help="1080p and/or 4k (default: both).")
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per call.")] = 10.0,
+    playlists_only: Annotated[
+        bool,
+        typer.Option(help="Only the playlists: the dashboards are provisioned from files."),
+    ] = False,
 ) -> None:
     """Create the folders, upsert every dashboard by uid and the playlists by name."""
     from grafana_client.api import GrafanaApi
@@ -138,9 +144,16 @@ def push(
     if not set(langs) <= {"vi", "en"}:
         typer.echo("--lang takes vi or en", err=True)
         raise typer.Exit(2)
+    screens = screen or ["1080p", "4k"]
+    if not set(screens) <= {"1080p", "4k"}:
+        typer.echo("--screen takes 1080p or 4k", err=True)
+        raise typer.Exit(2)
+    steps = plan(langs, screens)  # type: ignore[arg-type]
+    if playlists_only:
+        steps = [s for s in steps if s.kind == "playlist"]
     api = GrafanaApi.from_url(url if url.endswith("/") else url + "/", token, timeout=timeout)
     try:
-        for line in apply(api, plan(langs, screen or ["1080p", "4k"])):  # type: ignore[arg-type]
+        for line in apply(api, steps):
             typer.echo(line)
     except (GrafanaException, OSError) as exc:
         typer.echo(f"Grafana refused or is unreachable: {exc}", err=True)

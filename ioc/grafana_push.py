@@ -92,6 +92,8 @@ def apply(api: Any, steps: Sequence[Step]) -> list[str]:
         else:
             existing = api.client.GET("/playlists", params={"query": step.body["name"]}) or []
             method, path = playlist_call(existing, step.body)
-            getattr(api.client, method)(path, json=step.body)
-            done.append(f"playlist {step.key}: {'updated' if method == 'PUT' else 'created'}")
+            answer = getattr(api.client, method)(path, json=step.body) or {}
+            uid = answer.get("uid") or path.rpartition("/")[2]
+            verb = "updated" if method == "PUT" else "created"
+            done.append(f"playlist {step.key}: {verb}, play at /playlists/play/{uid}")
     return done

@@ -11,6 +11,7 @@ dashboard is rendered, so both variants come from one source.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,6 +24,8 @@ POSTGRES = {"type": "grafana-postgresql-datasource", "uid": "ioc-postgres"}
 PROMETHEUS = {"type": "prometheus", "uid": "ioc-prometheus"}
 
 GRID_COLUMNS = 24
+#: Rows a per-row panel shows; Grafana's default (25) would drop services past the 25th.
+VALUES_LIMIT = 100
 SCHEMA_VERSION = 39
 
 
@@ -129,6 +132,8 @@ class Panel:
     min: float | None = None
     max: float | None = None
     transformations: list[dict[str, Any]] = field(default_factory=list)
+    #: Smallest ``$__interval`` (a panel over 5-minute summaries needs no finer buckets).
+    interval: str | None = None
 
     def to_json(self, panel_id: int, x: int, y: int, scale: int) -> dict[str, Any]:
         defaults: dict[str, Any] = {
@@ -157,6 +162,8 @@ class Panel:
             out["description"] = self.description
         if self.transformations:
             out["transformations"] = self.transformations
+        if self.interval is not None:
+            out["interval"] = self.interval
         return out
 
 
@@ -221,6 +228,7 @@ def timeseries(
     thresholds: dict[str, Any] | None = None,
     threshold_style: str = "off",
     min: float | None = None,
+    interval: str | None = None,
 ) -> Panel:
     return Panel(
         "timeseries",
@@ -228,6 +236,7 @@ def timeseries(
         targets,
         w,
         h,
+        interval=interval,
         description=description,
         unit=unit,
         color_mode="palette-classic",
@@ -308,7 +317,12 @@ def bargauge(
         max=max,
         links=list(links),
         options={
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": True},
+            "reduceOptions": {
+                "calcs": ["lastNotNull"],
+                "fields": "",
+                "values": True,
+                "limit": VALUES_LIMIT,
+            },
             "orientation": "horizontal",
             "displayMode": "basic",
             "valueMode": "color",
@@ -340,7 +354,12 @@ def piechart(
         unit=unit,
         color_mode="palette-classic",
         options={
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": True},
+            "reduceOptions": {
+                "calcs": ["lastNotNull"],
+                "fields": "",
+                "values": True,
+                "limit": VALUES_LIMIT,
+            },
             "pieType": "donut",
             "displayLabels": ["percent"],
             "legend": {
@@ -567,11 +586,33 @@ class Dashboard:
             "panels": panels,
             "version": 1,
         }
-        out = localise(doc, lang)
+        suffix = ("" if lang == "vi" else "-en") + screen.suffix
+        out = _retarget(localise(doc, lang), suffix)
         for var in out["templating"]["list"]:
             if var["type"] == "custom" and isinstance(var["query"], list):
-                var["query"] = ", ".join(f"{q.text(lang)} : {q.value}" for q in var["query"])
+                var["query"] = ", ".join(
+                    f"{_escape_commas(q.text(lang))} : {q.value}" for q in var["query"]
+                )
         return out  # type: ignore[no-any-return]
+
+
+def _escape_commas(text: str) -> str:
+    """Grafana splits a custom variable's query on unescaped commas first."""
+    return text.replace(",", "\\,")
+
+
+#: A link to another IOC dashboard; rendered to the same language and screen as the page.
+_DASHBOARD_URL = re.compile(r"/d/(ioc-[a-z]+)(?=[?/\"]|$)")
+
+
+def _retarget(obj: Any, suffix: str) -> Any:
+    if isinstance(obj, str):
+        return _DASHBOARD_URL.sub(lambda m: f"/d/{m.group(1)}{suffix}", obj)
+    if isinstance(obj, dict):
+        return {k: _retarget(v, suffix) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_retarget(v, suffix) for v in obj]
+    return obj
 
 
 def _alert_annotations() -> dict[str, Any]:

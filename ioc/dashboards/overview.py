@@ -17,6 +17,7 @@ from ioc.dashboards.model import (
     BAD,
     GOOD,
     NEUTRAL,
+    VALUES_LIMIT,
     Dashboard,
     Panel,
     T,
@@ -188,6 +189,7 @@ def overview() -> Dashboard:
             stacked=True,
             bars=True,
             overrides=severity_series_overrides(),
+            interval="5m",
         ),
         Panel(
             "stat",
@@ -207,7 +209,12 @@ def overview() -> Dashboard:
             thresholds=steps(BAD, (1, "orange"), (2, GOOD)),
             links=[services],
             options={
-                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": True},
+                "reduceOptions": {
+                    "calcs": ["lastNotNull"],
+                    "fields": "",
+                    "values": True,
+                    "limit": VALUES_LIMIT,
+                },
                 "orientation": "horizontal",
                 "textMode": "value_and_name",
                 "colorMode": "background",
@@ -225,14 +232,19 @@ def overview() -> Dashboard:
                 """
                 SELECT a.name AS agency, ("values"->>'overdue')::int AS overdue
                 FROM kpi_current k JOIN agencies a ON a.code = k.key
-                WHERE k.scope = 'agency' AND k.period = 'today' AND a.parent_code IS NOT NULL
-                  AND a.level <> 'province' AND ("values"->>'overdue')::int > 0
+                WHERE k.scope = 'agency' AND k.period = 'today'
+                  AND NOT EXISTS (SELECT 1 FROM agencies c WHERE c.parent_code = a.code)
+                  AND ("values"->>'overdue')::int > 0
                 ORDER BY overdue DESC, agency
                 LIMIT 8
                 """
             ),
             w=10,
             thresholds=lower_is_better(1, 10),
+            description=T(
+                "Các đơn vị tiếp nhận hồ sơ (không có đơn vị con), để không đếm trùng.",
+                "Agencies that receive dossiers (no sub-units), so nothing counts twice.",
+            ),
         ),
         table(
             T("Cảnh báo đang mở", "Open alerts"),

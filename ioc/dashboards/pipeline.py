@@ -28,7 +28,7 @@ def pipeline() -> Dashboard:
     first = [
         stat(
             T("Worker đang chạy", "Workers up"),
-            promql("sum(ioc_worker_up)"),
+            promql("sum(ioc_worker_up) or vector(0)"),
             thresholds=steps(BAD, (1, GOOD)),
         ),
         stat(
@@ -70,7 +70,7 @@ def pipeline() -> Dashboard:
         ),
         stat(
             T("Cổng tiếp nhận sẵn sàng", "Gateways ready"),
-            promql("sum(ioc_gateway_broker_ready)"),
+            promql("sum(ioc_gateway_broker_ready) or vector(0)"),
             thresholds=steps(BAD, (1, GOOD)),
         ),
     ]
@@ -105,7 +105,7 @@ def pipeline() -> Dashboard:
             [
                 promql(
                     "sum by (stream, reason)"
-                    " (increase(ioc_events_dead_lettered_total[$__rate_interval]))",
+                    " (increase(ioc_events_dead_lettered_total[$__interval]))",
                     "{{stream}}: {{reason}}",
                 )
             ],
@@ -136,6 +136,16 @@ def pipeline() -> Dashboard:
             ],
             unit="s",
             min=0,
+            overrides=[
+                {
+                    "matcher": {"id": "byFrameRefID", "options": "C"},
+                    "properties": [
+                        {"id": "unit", "value": "short"},
+                        {"id": "custom.axisPlacement", "value": "right"},
+                        {"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}},
+                    ],
+                }
+            ],
         ),
     ]
     fourth = [
@@ -170,13 +180,12 @@ def pipeline() -> Dashboard:
             T("Thông báo cảnh báo", "Alert notifications"),
             [
                 promql(
-                    "sum by (receiver) (increase(ioc_notifications_sent_total[$__rate_interval]))",
+                    "sum by (receiver) (increase(ioc_notifications_sent_total[$__interval]))",
                     T("gửi {{receiver}}", "sent {{receiver}}"),
                     "A",
                 ),
                 promql(
-                    "sum by (receiver)"
-                    " (increase(ioc_notifications_failed_total[$__rate_interval]))",
+                    "sum by (receiver) (increase(ioc_notifications_failed_total[$__interval]))",
                     T("lỗi {{receiver}}", "failed {{receiver}}"),
                     "B",
                 ),

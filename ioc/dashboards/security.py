@@ -145,6 +145,7 @@ def security() -> Dashboard:
             stacked=True,
             bars=True,
             overrides=severity_series_overrides(),
+            interval="5m",
         ),
         categories,
     ]

@@ -104,7 +104,7 @@ def services() -> Dashboard:
             fmt="time_series",
         ),
         h=9,
-        mappings=[m for m in SERVICE_STATE_MAPPINGS],
+        mappings=list(SERVICE_STATE_MAPPINGS),
         thresholds=steps(BAD, (1, WARN), (2, GOOD)),
         description=T(
             "Mỗi ô là khoảng thời gian: ngừng nếu có lần kiểm tra ngừng, suy giảm nếu có lần "
@@ -113,6 +113,7 @@ def services() -> Dashboard:
             "degraded, otherwise up.",
         ),
     )
+    timeline.interval = "5m"
     third = [
         bargauge(
             T(
@@ -196,6 +197,7 @@ def services() -> Dashboard:
             h=7,
             unit="ms",
             min=0,
+            interval="5m",
         ),
         table(
             T("Chứng chỉ TLS", "TLS certificates"),

@@ -605,7 +605,8 @@ def ensure_reader_role(conn: psycopg.Connection) -> bool:
         if not (allowed and allowed[0]):
             log.warning(
                 "cannot create role %s (no CREATEROLE): ask an administrator to run"
-                " CREATE ROLE %s NOLOGIN, then `ioc migrate` grants it the dashboards' tables",
+                " CREATE ROLE %s NOLOGIN, then `ioc grafana reader NAME` grants it the"
+                " dashboards' tables",
                 READER_ROLE,
                 READER_ROLE,
             )

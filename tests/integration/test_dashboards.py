@@ -35,7 +35,7 @@ from ioc.storage.writer import EventWriter
 from ioc.storage_types import Consumed
 from pipelines.kpi import live_kpis
 from tests.support.gateway import GatewayThread
-from tests.support.grafana_sql import MacroError, Range, grafana_sql
+from tests.support.grafana_sql import MacroError, Range, grafana_sql, with_panel_interval
 from tests.support.panels import (
     MODES,
     choose,
@@ -173,10 +173,11 @@ def _run_all(url: str, login: str) -> tuple[list[str], dict[str, int], list[str]
                 variables = choose(conn, dashboard, mode, WEEK)
                 for panel, target in postgres_targets(dashboard):
                     where = f"{dashboard['uid']} / {panel['title']} / {target['refId']} ({mode})"
+                    when = with_panel_interval(WEEK, panel)
                     for timescale in _timescale(url):
                         try:
                             statement = grafana_sql(
-                                target["rawSql"], variables, WEEK, timescale=timescale
+                                target["rawSql"], variables, when, timescale=timescale
                             )
                             res = run(conn, statement)
                         except (MacroError, psycopg.Error) as exc:

@@ -250,6 +250,18 @@ def grafana_sql(
     )
 
 
+def with_panel_interval(when: Range, panel: Mapping[str, object]) -> Range:
+    """The range as a panel with a "Min interval" (``interval``) queries it."""
+    text = panel.get("interval")
+    if not isinstance(text, str):
+        return when
+    m = _DURATION.match(text)
+    if m is None:
+        raise ValueError(f"panel interval {text!r}")
+    ms = int(int(m.group(1)) * _SECONDS[m.group(2)] * 1000)
+    return Range(when.start, when.end, when.max_data_points, max(ms, when.min_interval_ms))
+
+
 def last(hours: float, now: datetime | None = None, points: int = 1000) -> Range:
     end = (now or datetime.now(UTC)).replace(microsecond=0)
     return Range(end - timedelta(hours=hours), end, points)

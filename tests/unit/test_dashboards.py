@@ -176,3 +176,29 @@ def test_the_four_variants_hold_the_same_dashboards() -> None:
     stems = {name: [d["uid"].split("-")[1] for d in docs] for name, docs in VARIANTS.items()}
     for a, b in itertools.pairwise(stems.values()):
         assert a == b
+
+
+def _custom_options(query: str) -> list[tuple[str, str]]:
+    """Grafana's reading of a custom variable: split on unescaped commas, then ``text : value``."""
+    out = []
+    for part in re.findall(r"(?:\\,|[^,])+", query):
+        text, _, value = part.strip().replace("\\,", ",").rpartition(" : ")
+        out.append((text, value))
+    return out
+
+
+def test_custom_variables_read_back_as_their_choices() -> None:
+    """A comma inside a label ("Sở, ban, ngành") must not split it into three choices."""
+    for _, doc in ALL:
+        for var in doc["templating"]["list"]:
+            if var["type"] == "custom":
+                expected = [(o["text"], o["value"]) for o in var["options"]]
+                assert _custom_options(var["query"]) == expected, (doc["uid"], var["name"])
+
+
+def test_links_stay_in_the_same_language_and_screen() -> None:
+    for variant, doc in ALL:
+        own = {d["uid"] for d in VARIANTS[variant]}
+        for text in _strings(doc["panels"]) + _strings(doc["links"]):
+            for uid in re.findall(r"/d/([a-z0-9-]+)", text):
+                assert uid in own, f"{doc['uid']} links to {uid}, outside {variant}"
