@@ -16,6 +16,7 @@ from ioc.dashboards.model import (
     lower_is_better,
     piechart,
     query_variable,
+    reduce_options,
     rename,
     sql,
     stat,
@@ -163,7 +164,7 @@ def dossiers() -> Dashboard:
             h=8,
         ),
     ]
-    second[1].options["reduceOptions"]["values"] = False
+    second[1].options["reduceOptions"] = reduce_options(per_row=False)
     second[1].overrides = [
         rename("direct", T("Trực tiếp", "In person")),
         rename("online", T("Trực tuyến", "Online")),

@@ -175,6 +175,15 @@ def _scaled(options: dict[str, Any], scale: int) -> dict[str, Any]:
     return out
 
 
+def reduce_options(*, per_row: bool) -> dict[str, Any]:
+    """The last value of each numeric field, or (``per_row``) one value per row, named by the
+    row's text columns, up to :data:`VALUES_LIMIT`."""
+    out: dict[str, Any] = {"calcs": ["lastNotNull"], "fields": "", "values": per_row}
+    if per_row:
+        out["limit"] = VALUES_LIMIT
+    return out
+
+
 def stat(
     title: T,
     target: dict[str, Any],
@@ -203,7 +212,7 @@ def stat(
         links=list(links),
         mappings=list(mappings),
         options={
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "reduceOptions": reduce_options(per_row=False),
             "orientation": "auto",
             "textMode": "value",
             "colorMode": "background",
@@ -317,12 +326,7 @@ def bargauge(
         max=max,
         links=list(links),
         options={
-            "reduceOptions": {
-                "calcs": ["lastNotNull"],
-                "fields": "",
-                "values": True,
-                "limit": VALUES_LIMIT,
-            },
+            "reduceOptions": reduce_options(per_row=True),
             "orientation": "horizontal",
             "displayMode": "basic",
             "valueMode": "color",
@@ -354,12 +358,7 @@ def piechart(
         unit=unit,
         color_mode="palette-classic",
         options={
-            "reduceOptions": {
-                "calcs": ["lastNotNull"],
-                "fields": "",
-                "values": True,
-                "limit": VALUES_LIMIT,
-            },
+            "reduceOptions": reduce_options(per_row=True),
             "pieType": "donut",
             "displayLabels": ["percent"],
             "legend": {
