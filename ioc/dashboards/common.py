@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ioc.dashboards.model import BAD, GOOD, NEUTRAL, WARN, T, constant_variable, value_text
+from ioc.dashboards.model import (
+    BAD,
+    GOOD,
+    NEUTRAL,
+    WARN,
+    T,
+    column,
+    constant_variable,
+    rename,
+    value_text,
+)
 
 # Multi-value variables go into SQL as ``= ANY(ARRAY[${var:sqlstring}]::text[])``: the
 # ``sqlstring`` format quotes every value the same in every Grafana version, and an empty
@@ -70,6 +80,29 @@ SEVERITY_MAPPINGS: list[dict[str, Any]] = [
     value_text("low", T("Thấp", "Low"), "yellow"),
     value_text("info", T("Thông tin", "Info"), NEUTRAL),
 ]
+
+
+def alert_columns(
+    severity_cell: str = "color-background", state_cell: str = "color-text"
+) -> list[dict[str, Any]]:
+    """The overrides every alert table shares: severity, state and summary named in the
+    wall's language, severity and state as coloured words."""
+    return [
+        rename("severity", T("Mức độ", "Severity")),
+        rename("state", T("Trạng thái", "State")),
+        rename("summary", T("Nội dung", "Summary")),
+        column(
+            "severity",
+            mappings=SEVERITY_MAPPINGS,
+            **{"custom__cellOptions": {"type": severity_cell}},
+        ),
+        column(
+            "state",
+            mappings=ALERT_STATE_MAPPINGS,
+            **{"custom__cellOptions": {"type": state_cell}},
+        ),
+    ]
+
 
 SEVERITY_COLOURS = {
     "critical": "dark-red",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from ioc.dashboards.common import (
-    ALERT_STATE_MAPPINGS,
     PROVINCE,
     QUIET_VARIABLE,
     SERVICE_STATE,
     SERVICE_STATE_MAPPINGS,
-    SEVERITY_MAPPINGS,
     SILENT_VARIABLE,
+    alert_columns,
     kpi,
     severity_series_overrides,
 )
@@ -255,21 +254,9 @@ def overview() -> Dashboard:
             ),
             w=14,
             overrides=[
+                *alert_columns(),
                 rename("time", T("Bắt đầu", "Since")),
-                rename("severity", T("Mức độ", "Severity")),
-                rename("state", T("Trạng thái", "State")),
-                rename("summary", T("Nội dung", "Summary")),
                 rename("acknowledged_by", T("Người tiếp nhận", "Acknowledged by")),
-                column(
-                    "severity",
-                    mappings=SEVERITY_MAPPINGS,
-                    **{"custom__cellOptions": {"type": "color-background"}},
-                ),
-                column(
-                    "state",
-                    mappings=ALERT_STATE_MAPPINGS,
-                    **{"custom__cellOptions": {"type": "color-text"}},
-                ),
                 column("time", unit="dateTimeFromNow", **{"custom__width": 150}),
             ],
         ),

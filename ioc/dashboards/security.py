@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from ioc.dashboards.common import (
-    ALERT_STATE_MAPPINGS,
     QUIET_VARIABLE,
-    SEVERITY_MAPPINGS,
+    alert_columns,
     severity_series_overrides,
 )
 from ioc.dashboards.model import (
@@ -228,26 +227,14 @@ def security() -> Dashboard:
             w=24,
             h=6,
             overrides=[
+                *alert_columns(),
                 rename("time", T("Bắt đầu", "Started")),
-                rename("severity", T("Mức độ", "Severity")),
-                rename("state", T("Trạng thái", "State")),
                 rename("rule", T("Quy tắc", "Rule")),
-                rename("summary", T("Nội dung", "Summary")),
                 rename("event_count", T("Số sự kiện", "Events")),
                 rename("acknowledged_by", T("Người tiếp nhận", "Acknowledged by")),
                 rename("acknowledged_at", T("Tiếp nhận lúc", "Acknowledged at")),
                 column("time", unit="dateTimeAsLocal"),
                 column("acknowledged_at", unit="dateTimeAsLocal"),
-                column(
-                    "severity",
-                    mappings=SEVERITY_MAPPINGS,
-                    **{"custom__cellOptions": {"type": "color-background"}},
-                ),
-                column(
-                    "state",
-                    mappings=ALERT_STATE_MAPPINGS,
-                    **{"custom__cellOptions": {"type": "color-text"}},
-                ),
             ],
         )
     ]

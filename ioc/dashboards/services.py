@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from ioc.dashboards.common import (
-    ALERT_STATE_MAPPINGS,
     OBJECTIVE_VARIABLE,
     SERVICE_STATE,
     SERVICE_STATE_MAPPINGS,
-    SEVERITY_MAPPINGS,
     SILENT_VARIABLE,
+    alert_columns,
 )
 from ioc.dashboards.model import (
     BAD,
@@ -156,24 +155,12 @@ def services() -> Dashboard:
             w=12,
             h=7,
             overrides=[
+                *alert_columns(severity_cell="color-text", state_cell="color-background"),
                 rename("time", T("Bắt đầu", "Started")),
                 rename("service", T("Dịch vụ", "Service")),
-                rename("severity", T("Mức độ", "Severity")),
-                rename("state", T("Trạng thái", "State")),
                 rename("duration", T("Thời gian", "Duration")),
-                rename("summary", T("Nội dung", "Summary")),
                 column("time", unit="dateTimeAsLocal"),
                 column("duration", unit="s"),
-                column(
-                    "severity",
-                    mappings=SEVERITY_MAPPINGS,
-                    **{"custom__cellOptions": {"type": "color-text"}},
-                ),
-                column(
-                    "state",
-                    mappings=ALERT_STATE_MAPPINGS,
-                    **{"custom__cellOptions": {"type": "color-background"}},
-                ),
             ],
         ),
     ]
