@@ -29,14 +29,14 @@ from ioc.dashboards.model import (
     table,
     timeseries,
 )
+from ioc.storage.maintenance_windows import outside_maintenance
 
 UID = "ioc-services"
 
 #: Five-minute buckets outside declared maintenance (as the availability KPI counts them).
-OUTSIDE_MAINTENANCE = """NOT EXISTS (
-    SELECT 1 FROM maintenance_windows m
-    WHERE (m.service_id IS NULL OR m.service_id = u.service_id)
-      AND m.starts_at < u.bucket + interval '5 minutes' AND m.ends_at > u.bucket)"""
+OUTSIDE_MAINTENANCE = outside_maintenance(
+    "u.service_id", "u.bucket", "$__timeFrom()::timestamptz", "$__timeTo()::timestamptz"
+)
 
 
 def _count_state(*states: int) -> str:

@@ -22,6 +22,7 @@ from ioc.kpi.dossier_rules import DossierFacts
 from ioc.kpi.security import FIVE_MINUTES, SourceActivity
 from ioc.kpi.snapshot import KpiRow
 from ioc.kpi.uptime import CheckCounts, floor_to
+from ioc.storage.maintenance_windows import outside_maintenance
 from ioc.storage.summaries import EPOCH, UPTIME_BUCKET
 from ioc.storage.tables import DOSSIER_EVENTS
 
@@ -134,16 +135,6 @@ async def changed_dossier_facts(
 
 # --- uptime -------------------------------------------------------------------------------
 
-_NOT_IN_MAINTENANCE = """
-NOT EXISTS (SELECT 1 FROM maintenance_windows m
-            WHERE (m.service_id IS NULL OR m.service_id = {t}.service_id)
-              AND m.starts_at < {bucket} + interval '{length}' AND m.ends_at > {bucket})
-"""
-
-
-def _outside_maintenance(table: str, bucket: str) -> str:
-    return _NOT_IN_MAINTENANCE.format(t=table, bucket=bucket, length=UPTIME_BUCKET)
-
 
 async def availability_by_window(
     conn: psycopg.AsyncConnection, windows: dict[str, tuple[datetime, datetime]]
@@ -163,7 +154,8 @@ async def availability_by_window(
     cur = await conn.execute(
         f"SELECT service_id, {sums} FROM uptime_5m u"
         f" WHERE bucket >= %(lo)s AND bucket < %(hi)s"
-        f" AND {_outside_maintenance('u', 'u.bucket')} GROUP BY service_id",
+        f" AND {outside_maintenance('u.service_id', 'u.bucket', '%(lo)s', '%(hi)s')}"
+        " GROUP BY service_id",
         params,
     )
     out: dict[str, dict[str, CheckCounts]] = {n: {} for n in names}
@@ -189,6 +181,8 @@ async def maintenance_version(conn: psycopg.AsyncConnection) -> str:
 
 
 _BUCKET_OF_CHECK = f"date_bin('{UPTIME_BUCKET}', c.event_time, {EPOCH})"
+_SINCE_BUCKET = f"date_bin('{UPTIME_BUCKET}', s.since, {EPOCH})"
+_UNTIL = "coalesce(%(until)s::timestamptz, 'infinity')"
 
 
 async def uptime_tails(
@@ -216,7 +210,7 @@ async def uptime_tails(
         "   lag(status) OVER w AS prev, lead(event_time) OVER w AS next"
         "   FROM uptime_checks c WHERE c.service_id = s.service_id AND c.event_time >= s.since"
         "   AND (%(until)s::timestamptz IS NULL OR c.event_time <= %(until)s)"
-        f"   AND {_outside_maintenance('c', _BUCKET_OF_CHECK)}"
+        f"   AND {outside_maintenance('c.service_id', _BUCKET_OF_CHECK, _SINCE_BUCKET, _UNTIL)}"
         "   WINDOW w AS (ORDER BY event_time, status)) x"
         " WHERE x.prev IS DISTINCT FROM x.status OR x.next IS NULL",
         {

@@ -13,6 +13,8 @@ from datetime import datetime
 
 import psycopg
 
+from ioc.storage.summaries import EPOCH, UPTIME_BUCKET
+
 
 @dataclass(frozen=True, slots=True)
 class DeclaredWindow:
@@ -83,3 +85,28 @@ def end(conn: psycopg.Connection, window_id: int, now: datetime) -> str:
         return "withdrawn"
     conn.execute("UPDATE maintenance_windows SET ends_at = %s WHERE id = %s", (now, window_id))
     return "ended"
+
+
+def outside_maintenance(service: str, bucket: str, lo: str, hi: str) -> str:
+    """SQL: the five-minute ``bucket`` of ``service`` overlaps no declared window.
+
+    ``lo`` and ``hi`` are SQL expressions bounding the buckets the query reads (``hi`` may be
+    ``'infinity'``). The windows overlapping them become the buckets they touch, and the rows
+    are hash-joined against those twice: once for windows of every service, once for the
+    row's own service. Comparing each row with each window instead (``NOT EXISTS … starts_at
+    < bucket + 5 min AND ends_at > bucket``) is the same set of buckets but scans every window
+    per row: a year of weekly windows made a year's availability take 45 s, 1.7 s this way
+    (bench/dashboards.py).
+    """
+    step = f"interval '{UPTIME_BUCKET}'"
+    windows = (
+        "SELECT 1 FROM maintenance_windows w,"
+        f" generate_series(date_bin({step}, greatest(w.starts_at, {lo}), {EPOCH}),"
+        f" least(w.ends_at, {hi}), {step}) AS b"
+        f" WHERE w.starts_at < {hi} + {step} AND w.ends_at > {lo} AND b < w.ends_at"
+        f" AND b = {bucket}"
+    )
+    return (
+        f"NOT EXISTS ({windows} AND w.service_id IS NULL)"
+        f" AND NOT EXISTS ({windows} AND w.service_id = {service})"
+    )

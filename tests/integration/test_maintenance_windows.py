@@ -11,12 +11,15 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ioc.events import UptimeEvent
 from ioc.kpi.calendar import WorkCalendar
 from ioc.kpi.holidays import VN_PUBLIC_HOLIDAYS
 from ioc.kpi.uptime import BUCKET, floor_to
 from ioc.kpi_live import LiveKpis
+from ioc.storage.maintenance_windows import outside_maintenance
 from ioc.storage.writer import EventWriter
 from ioc.storage_types import Consumed
 from ioc.streams import BY_NAME
@@ -148,3 +151,65 @@ def test_a_window_declared_after_the_fact_clears_the_outage_it_covers(database: 
 def hour_values(rows: list) -> dict[str, object]:  # type: ignore[type-arg]
     (row,) = [r for r in rows if r.series == ("service", "svc-motcua", "1h")]
     return dict(row.values)
+
+
+_EPOCH = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+_SERVICES = ("svc-a", "svc-b", "svc-c")
+# The definition: a bucket is out when a window of its service, or of every service,
+# overlaps its five minutes.
+_OVERLAP = """NOT EXISTS (SELECT 1 FROM maintenance_windows m
+    WHERE (m.service_id IS NULL OR m.service_id = u.service_id)
+      AND m.starts_at < u.bucket + interval '5 minutes' AND m.ends_at > u.bucket)"""
+
+_window = st.tuples(
+    st.sampled_from((None, *_SERVICES)),
+    st.integers(min_value=-120 * 60, max_value=8 * 3600),  # start, seconds from the grid's
+    st.integers(min_value=1, max_value=5 * 3600),  # length, seconds
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    windows=st.lists(_window, max_size=6),
+    lo=st.integers(min_value=-600, max_value=3 * 3600),
+    span=st.one_of(st.none(), st.integers(min_value=0, max_value=5 * 3600)),
+)
+def test_availability_leaves_out_exactly_the_buckets_a_window_touches(
+    database: str, windows: list[tuple[str | None, int, int]], lo: int, span: int | None
+) -> None:
+    """The hash-joined form the panels and the KPIs use (``outside_maintenance``) keeps the
+    same buckets as the overlap definition, for windows of one service or all, starting and
+    ending anywhere, and read bounds on or off a bucket edge, open-ended or not."""
+    low = _EPOCH + timedelta(seconds=lo)
+    high = None if span is None else low + timedelta(seconds=span)
+    with psycopg.connect(database) as conn:
+        conn.execute(
+            "CREATE TEMP TABLE grid AS SELECT s AS service_id, b AS bucket"
+            " FROM unnest(%s::text[]) s, generate_series(%s::timestamptz,"
+            " %s::timestamptz, interval '5 minutes') b",
+            (list(_SERVICES), _EPOCH - timedelta(hours=1), _EPOCH + timedelta(hours=9)),
+        )
+        for service, start, length in windows:
+            begin = _EPOCH + timedelta(seconds=start)
+            conn.execute(
+                "INSERT INTO maintenance_windows (service_id, starts_at, ends_at, author)"
+                " VALUES (%s, %s, %s, 'test')",
+                (service, begin, begin + timedelta(seconds=length)),
+            )
+        read = "u.bucket >= %(lo)s AND u.bucket <= coalesce(%(hi)s::timestamptz, 'infinity')"
+        bounds = {"lo": low, "hi": high}
+        fast = outside_maintenance(
+            "u.service_id", "u.bucket", "%(lo)s", "coalesce(%(hi)s::timestamptz, 'infinity')"
+        )
+        kept = {}
+        for name, condition in (("fast", fast), ("definition", _OVERLAP)):
+            cur = conn.execute(
+                f"SELECT service_id, bucket FROM grid u WHERE {read} AND {condition}", bounds
+            )
+            kept[name] = set(cur.fetchall())
+        conn.rollback()
+    assert kept["fast"] == kept["definition"]
