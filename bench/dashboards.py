@@ -46,7 +46,7 @@ from ioc.services.postgres import drop_database, ensure_database
 from ioc.simulator import ProvinceSimulator
 from ioc.storage import summaries
 from ioc.storage.kpi_store import publish_snapshot, save_catalogue
-from ioc.storage.maintenance import PartitionKeeper
+from ioc.storage.maintenance import PartitionKeeper, read_storage_mode
 from ioc.storage.migrations import current_mode, migrate
 from ioc.storage.tables import SECURITY_EVENTS, UPTIME_CHECKS
 from ioc.storage.writer import _ROW, EventWriter
@@ -224,7 +224,7 @@ async def load_year(url: str, days: int, dossiers_per_day: float) -> Loaded:
     await conn.execute("SET synchronous_commit = off")
     await save_catalogue(conn, sim.tree, sim.procedures)
     await conn.commit()
-    plain = await _plain(conn)
+    plain = await read_storage_mode(conn) == "plain"
     keepers = {t.name: PartitionKeeper(t) for t in (UPTIME_CHECKS, SECURITY_EVENTS)}
     dossiers = EventWriter(url, BY_NAME["dossier"], lambda: datetime.now(UTC))
     offset = 0
@@ -271,16 +271,6 @@ async def load_year(url: str, days: int, dossiers_per_day: float) -> Loaded:
     await conn.execute("INSERT INTO bench_loaded VALUES (%s, %s)", (start, end))
     await conn.close()
     return Loaded(start, end, counts, seconds)
-
-
-async def _plain(conn: psycopg.AsyncConnection) -> bool:
-    mode = await asyncio.to_thread(_mode, conn.info.dsn)
-    return mode == "plain"
-
-
-def _mode(dsn: str) -> str | None:
-    with psycopg.connect(dsn) as sync:
-        return current_mode(sync)
 
 
 async def _alerts_and_maintenance(
@@ -355,24 +345,21 @@ def _p95(samples: Sequence[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]  # nearest rank
 
 
+def _run_ms(conn: psycopg.Connection, statement: str) -> tuple[float, list[tuple[Any, ...]]]:
+    t = time.perf_counter()
+    rows = conn.execute(statement.encode()).fetchall()
+    return (time.perf_counter() - t) * 1000, rows
+
+
 def time_query(conn: psycopg.Connection, statement: str, repeat: int) -> Timing:
     """Warm-up, then ``repeat`` runs (three when one takes over a second, and when the
     warm-up took over ten, it is the one sample: a raw scan of a year is I/O either way)."""
-    t = time.perf_counter()
-    rows = conn.execute(statement.encode()).fetchall()
-    warm_up = (time.perf_counter() - t) * 1000
+    warm_up, rows = _run_ms(conn, statement)
     if warm_up > 10_000:
         return Timing(warm_up, warm_up, 1, rows)
-    first = []
-    t = time.perf_counter()
-    conn.execute(statement.encode()).fetchall()
-    first.append((time.perf_counter() - t) * 1000)
-    runs = 3 if first[0] > 1000 else repeat
-    samples = first
-    for _ in range(runs - 1):
-        t = time.perf_counter()
-        conn.execute(statement.encode()).fetchall()
-        samples.append((time.perf_counter() - t) * 1000)
+    samples = [_run_ms(conn, statement)[0]]
+    runs = 3 if samples[0] > 1000 else repeat
+    samples += [_run_ms(conn, statement)[0] for _ in range(runs - 1)]
     return Timing(statistics.median(samples), _p95(samples), len(samples), rows)
 
 
