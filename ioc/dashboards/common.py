@@ -1,10 +1,12 @@
 """SQL pieces and mappings shared by the wall dashboards.
 
 Every query reads what the pipeline keeps small: ``kpi_current`` (the newest value of each
-KPI series), the summary tables (``uptime_5m``, ``security_5m``, ``security_targets_1h``,
-``uptime_services``, ``security_sources``), the per-dossier state table ``dossiers``, and
-``alerts``. None reads the raw event tables, so a year of history costs a panel what a day
-does (``bench/dashboards.py``).
+KPI series), the summaries through ``uptime_in_range``, ``security_in_range`` and
+``security_targets_in_range`` (which read each stretch of the range from the coarsest of the
+five-minute, hourly and daily tiers that fits it, ``ioc.storage.rollups``), the state tables
+``uptime_services`` and ``security_sources``, the per-dossier state table ``dossiers``, and
+``alerts``. None reads the raw event tables, so a year of history costs a panel little more
+than a day does (``bench/dashboards.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ from ioc.dashboards.model import (
 # ``sqlstring`` format quotes every value the same in every Grafana version, and an empty
 # selection (a fresh database has no agencies yet) is an empty array, not ``IN ()``, which
 # would be a syntax error on the wall.
+
+#: Points a series over the summaries asks for (Grafana's "Max data points"), so that its
+#: ``$__interval`` lands on a tier: 24 h gives 5 min, 30 days 2 h (hourly rows), a year 1 day
+#: (daily rows). At the panel's width in pixels a month would group by 30 min and read every
+#: five-minute row. 300 bars still fill a wall panel.
+SERIES_POINTS = 300
 
 #: The province: the root of the agency tree the worker stores in ``agencies``.
 PROVINCE = "(SELECT code FROM agencies WHERE parent_code IS NULL ORDER BY code LIMIT 1)"

@@ -134,6 +134,8 @@ class Panel:
     transformations: list[dict[str, Any]] = field(default_factory=list)
     #: Smallest ``$__interval`` (a panel over 5-minute summaries needs no finer buckets).
     interval: str | None = None
+    #: Points asked for instead of the panel's width in pixels (sets ``$__interval``).
+    max_data_points: int | None = None
 
     def to_json(self, panel_id: int, x: int, y: int, scale: int) -> dict[str, Any]:
         defaults: dict[str, Any] = {
@@ -164,6 +166,8 @@ class Panel:
             out["transformations"] = self.transformations
         if self.interval is not None:
             out["interval"] = self.interval
+        if self.max_data_points is not None:
+            out["maxDataPoints"] = self.max_data_points
         return out
 
 
@@ -238,6 +242,7 @@ def timeseries(
     threshold_style: str = "off",
     min: float | None = None,
     interval: str | None = None,
+    max_data_points: int | None = None,
 ) -> Panel:
     return Panel(
         "timeseries",
@@ -246,6 +251,7 @@ def timeseries(
         w,
         h,
         interval=interval,
+        max_data_points=max_data_points,
         description=description,
         unit=unit,
         color_mode="palette-classic",

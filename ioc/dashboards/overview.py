@@ -5,6 +5,7 @@ from __future__ import annotations
 from ioc.dashboards.common import (
     PROVINCE,
     QUIET_VARIABLE,
+    SERIES_POINTS,
     SERVICE_STATE,
     SERVICE_STATE_MAPPINGS,
     SILENT_VARIABLE,
@@ -148,8 +149,8 @@ def overview() -> Dashboard:
         stat(
             T("Sự kiện ATTT trong kỳ", "Security events in range"),
             sql(
-                "SELECT coalesce(sum(events), 0) AS value FROM security_5m"
-                " WHERE $__timeFilter(bucket)"
+                "SELECT coalesce(sum(events), 0) AS value"
+                " FROM security_in_range($__timeFrom(), $__timeTo())"
             ),
             unit="short",
             thresholds=steps(NEUTRAL),
@@ -175,8 +176,7 @@ def overview() -> Dashboard:
                     """
                     SELECT $__timeGroupAlias(bucket, $__interval, 0), severity AS metric,
                            sum(events) AS value
-                    FROM security_5m
-                    WHERE $__timeFilter(bucket)
+                    FROM security_in_range($__timeFrom(), $__timeTo(), $__interval_ms)
                     GROUP BY 1, 2
                     ORDER BY 1, 2
                     """,
@@ -189,6 +189,7 @@ def overview() -> Dashboard:
             bars=True,
             overrides=severity_series_overrides(),
             interval="5m",
+            max_data_points=SERIES_POINTS,
         ),
         Panel(
             "stat",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ioc.dashboards.common import (
     QUIET_VARIABLE,
+    SERIES_POINTS,
     alert_columns,
     severity_series_overrides,
 )
@@ -48,11 +49,12 @@ CATEGORY_NAMES = {
 }
 
 
+#: Security summaries of the dashboard's range, from the coarsest tier that fits each stretch.
+IN_RANGE = "security_in_range($__timeFrom(), $__timeTo())"
+
+
 def _events(where: str = "") -> str:
-    return (
-        "SELECT coalesce(sum(events), 0) AS value FROM security_5m"
-        f" WHERE $__timeFilter(bucket) AND {SOURCES}{where}"
-    )
+    return f"SELECT coalesce(sum(events), 0) AS value FROM {IN_RANGE} WHERE {SOURCES}{where}"
 
 
 def _open_alerts(where: str = "") -> str:
@@ -105,8 +107,8 @@ def security() -> Dashboard:
         sql(
             f"""
             SELECT category, sum(events) AS events
-            FROM security_5m
-            WHERE $__timeFilter(bucket) AND {SOURCES}
+            FROM {IN_RANGE}
+            WHERE {SOURCES}
             GROUP BY 1
             ORDER BY 2 DESC
             """
@@ -130,8 +132,8 @@ def security() -> Dashboard:
                     f"""
                     SELECT $__timeGroupAlias(bucket, $__interval, 0), severity AS metric,
                            sum(events) AS value
-                    FROM security_5m
-                    WHERE $__timeFilter(bucket) AND {SOURCES}
+                    FROM security_in_range($__timeFrom(), $__timeTo(), $__interval_ms)
+                    WHERE {SOURCES}
                     GROUP BY 1, 2
                     ORDER BY 1, 2
                     """,
@@ -145,6 +147,7 @@ def security() -> Dashboard:
             bars=True,
             overrides=severity_series_overrides(),
             interval="5m",
+            max_data_points=SERIES_POINTS,
         ),
         categories,
     ]
@@ -154,8 +157,8 @@ def security() -> Dashboard:
             sql(
                 """
                 SELECT asset_id AS asset, sum(events) AS events
-                FROM security_targets_1h
-                WHERE $__timeFilter(bucket) AND asset_id <> ''
+                FROM security_targets_in_range($__timeFrom(), $__timeTo())
+                WHERE asset_id <> ''
                 GROUP BY 1
                 ORDER BY 2 DESC, 1
                 LIMIT 10
@@ -170,8 +173,9 @@ def security() -> Dashboard:
             sql(
                 """
                 SELECT coalesce(a.name, t.agency_code) AS agency, sum(t.events) AS events
-                FROM security_targets_1h t LEFT JOIN agencies a ON a.code = t.agency_code
-                WHERE $__timeFilter(t.bucket) AND t.agency_code <> ''
+                FROM security_targets_in_range($__timeFrom(), $__timeTo()) t
+                LEFT JOIN agencies a ON a.code = t.agency_code
+                WHERE t.agency_code <> ''
                 GROUP BY 1
                 ORDER BY 2 DESC, 1
                 LIMIT 10

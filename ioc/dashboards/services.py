@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ioc.dashboards.common import (
     OBJECTIVE_VARIABLE,
+    SERIES_POINTS,
     SERVICE_STATE,
     SERVICE_STATE_MAPPINGS,
     SILENT_VARIABLE,
@@ -29,14 +30,14 @@ from ioc.dashboards.model import (
     table,
     timeseries,
 )
-from ioc.storage.maintenance_windows import outside_maintenance
 
 UID = "ioc-services"
 
-#: Five-minute buckets outside declared maintenance (as the availability KPI counts them).
-OUTSIDE_MAINTENANCE = outside_maintenance(
-    "u.service_id", "u.bucket", "$__timeFrom()::timestamptz", "$__timeTo()::timestamptz"
-)
+#: Uptime summaries of the range with the five-minute buckets under declared maintenance left
+#: out (as the availability KPI counts them), from the coarsest tier that fits each stretch.
+OUTSIDE_MAINTENANCE = "uptime_in_range($__timeFrom(), $__timeTo(), outside_maintenance => true)"
+#: The same grouped by ``$__interval``, maintenance included (status and latency as they were).
+BY_INTERVAL = "uptime_in_range($__timeFrom(), $__timeTo(), $__interval_ms)"
 
 
 def _count_state(*states: int) -> str:
@@ -65,8 +66,7 @@ def services() -> Dashboard:
             sql(
                 f"""
                 SELECT sum(u.up + u.degraded)::numeric / nullif(sum(u.checks), 0) AS value
-                FROM uptime_5m u
-                WHERE $__timeFilter(u.bucket) AND {OUTSIDE_MAINTENANCE}
+                FROM {OUTSIDE_MAINTENANCE} u
                 """
             ),
             unit="percentunit",
@@ -91,12 +91,11 @@ def services() -> Dashboard:
     timeline = state_timeline(
         T("Trạng thái theo thời gian", "Status over time"),
         sql(
-            """
+            f"""
             SELECT $__timeGroupAlias(bucket, $__interval), service_id AS metric,
                    CASE WHEN sum(down) > 0 THEN 0 WHEN sum(degraded) > 0 THEN 1 ELSE 2 END
                      AS value
-            FROM uptime_5m
-            WHERE $__timeFilter(bucket)
+            FROM {BY_INTERVAL}
             GROUP BY 1, 2
             ORDER BY 1, 2
             """,
@@ -113,6 +112,7 @@ def services() -> Dashboard:
         ),
     )
     timeline.interval = "5m"
+    timeline.max_data_points = SERIES_POINTS
     third = [
         bargauge(
             T(
@@ -123,9 +123,9 @@ def services() -> Dashboard:
                 f"""
                 SELECT u.service_id AS service,
                        sum(u.up + u.degraded)::numeric / nullif(sum(u.checks), 0) AS availability
-                FROM uptime_5m u
-                WHERE $__timeFilter(u.bucket) AND {OUTSIDE_MAINTENANCE}
+                FROM {OUTSIDE_MAINTENANCE} u
                 GROUP BY 1
+                HAVING sum(u.checks) > 0
                 ORDER BY 2, 1
                 LIMIT 40
                 """
@@ -169,11 +169,10 @@ def services() -> Dashboard:
             T("Độ trễ trung bình", "Mean latency"),
             [
                 sql(
-                    """
+                    f"""
                     SELECT $__timeGroupAlias(bucket, $__interval), service_id AS metric,
                            sum(latency_ms_sum) / nullif(sum(latency_samples), 0) AS value
-                    FROM uptime_5m
-                    WHERE $__timeFilter(bucket)
+                    FROM {BY_INTERVAL}
                     GROUP BY 1, 2
                     ORDER BY 1, 2
                     """,
@@ -185,6 +184,7 @@ def services() -> Dashboard:
             unit="ms",
             min=0,
             interval="5m",
+            max_data_points=SERIES_POINTS,
         ),
         table(
             T("Chứng chỉ TLS", "TLS certificates"),

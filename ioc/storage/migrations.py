@@ -20,7 +20,8 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from ioc.storage.summaries import BY_NAME, EPOCH, SUMMARY_TABLES, UPTIME_BUCKET
+from ioc.storage.rollups import FUNCTIONS
+from ioc.storage.summaries import BY_NAME, EPOCH, ROLLUPS, SUMMARY_TABLES, UPTIME_BUCKET
 from ioc.storage.tables import EVENT_TABLES, MODE_QUERY, EventTable
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,8 @@ def _v1_event_tables(conn: psycopg.Connection, mode: Mode) -> None:
 
 def _v2_kpi_tables(conn: psycopg.Connection, mode: Mode) -> None:
     for table in SUMMARY_TABLES:
+        if table.rolls_up is not None:
+            continue  # migration 8
         conn.execute(
             sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
                 sql.Identifier(table.name),
@@ -571,6 +574,11 @@ READER_TABLES = (
     "security_5m",
     "security_targets_1h",
     "security_sources",
+    "uptime_1h",
+    "uptime_1d",
+    "security_1h",
+    "security_1d",
+    "security_targets_1d",
     "maintenance_windows",
     "alerts",
     "alert_events",
@@ -588,6 +596,50 @@ def _v7_grafana_reader(conn: psycopg.Connection, mode: Mode) -> None:
         "CREATE INDEX IF NOT EXISTS dossiers_open_due_idx ON dossiers (due_at)"
         " WHERE status IN (2, 4)"
     )
+    ensure_reader_role(conn)
+
+
+def _v8_rollups(conn: psycopg.Connection, mode: Mode) -> None:
+    """Hourly and daily rollups of the uptime and security summaries, summed from the finer
+    tables already stored, and the functions the panels read a range through
+    (``ioc.storage.rollups``): a year's panel read 3-4M five-minute rows."""
+    for table in ROLLUPS:
+        name = sql.Identifier(table.name)
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                name,
+                sql.SQL(table.ddl),  # type: ignore[arg-type]
+            )
+        )
+        if mode == "timescale":
+            chunk = "365 days" if table.bucket == "1 day" else "30 days"
+            conn.execute(
+                "SELECT create_hypertable(%s::regclass, 'bucket',"
+                " chunk_time_interval => %s::interval, if_not_exists => true)",
+                (table.name, chunk),
+            )
+        keys = sql.SQL(", ").join(map(sql.Identifier, table.keys))
+        sums = sql.SQL(", ").join(map(sql.Identifier, table.sums))
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (bucket, {}, {}) SELECT date_bin({}::interval, bucket, {}), {}, {}"
+                " FROM {} GROUP BY 1, {} ORDER BY 1 ON CONFLICT DO NOTHING"
+            ).format(
+                name,
+                keys,
+                sums,
+                sql.Literal(table.bucket),
+                sql.SQL(EPOCH),  # type: ignore[arg-type]
+                keys,
+                sql.SQL(", ").join(
+                    sql.SQL("sum({})").format(sql.Identifier(c)) for c in table.sums
+                ),
+                sql.Identifier(table.rolls_up or ""),
+                keys,
+            )
+        )
+    for statement in FUNCTIONS:
+        conn.execute(statement)  # type: ignore[call-overload]
     ensure_reader_role(conn)
 
 
@@ -625,7 +677,8 @@ def ensure_reader_role(conn: psycopg.Connection) -> bool:
         )
     )
     for table in READER_TABLES:
-        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), role))
+        if _has_table(conn, table):  # an older migration runs before the later tables exist
+            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), role))
     return True
 
 
@@ -648,6 +701,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(6, "gateway integrations, audit and idempotency keys", _v6_gateway),
     Migration(7, "read-only role for Grafana; indexes for the dossier panels", _v7_grafana_reader),
+    Migration(
+        8, "hourly and daily rollups, and the functions panels read ranges through", _v8_rollups
+    ),
 )
 
 

@@ -251,7 +251,11 @@ def grafana_sql(
 
 
 def with_panel_interval(when: Range, panel: Mapping[str, object]) -> Range:
-    """The range as a panel with a "Min interval" (``interval``) queries it."""
+    """The range as a panel with a "Min interval" (``interval``) and "Max data points"
+    (``maxDataPoints``) queries it."""
+    points = panel.get("maxDataPoints")  # replaces the panel's width when set
+    if isinstance(points, int):
+        when = Range(when.start, when.end, points, when.min_interval_ms)
     text = panel.get("interval")
     if not isinstance(text, str):
         return when
