@@ -21,7 +21,14 @@ import psycopg
 from psycopg import sql
 
 from ioc.storage.rollups import FUNCTIONS
-from ioc.storage.summaries import BY_NAME, EPOCH, ROLLUPS, SUMMARY_TABLES, UPTIME_BUCKET
+from ioc.storage.summaries import (
+    BY_NAME,
+    EPOCH,
+    ROLLUP_REBUILD,
+    ROLLUPS,
+    SUMMARY_TABLES,
+    UPTIME_BUCKET,
+)
 from ioc.storage.tables import EVENT_TABLES, MODE_QUERY, EventTable
 
 log = logging.getLogger(__name__)
@@ -618,25 +625,10 @@ def _v8_rollups(conn: psycopg.Connection, mode: Mode) -> None:
                 " chunk_time_interval => %s::interval, if_not_exists => true)",
                 (table.name, chunk),
             )
-        keys = sql.SQL(", ").join(map(sql.Identifier, table.keys))
-        sums = sql.SQL(", ").join(map(sql.Identifier, table.sums))
+        # The rebuild's own statement over all time: the same sums as ``ioc kpi recompute``.
         conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (bucket, {}, {}) SELECT date_bin({}::interval, bucket, {}), {}, {}"
-                " FROM {} GROUP BY 1, {} ORDER BY 1 ON CONFLICT DO NOTHING"
-            ).format(
-                name,
-                keys,
-                sums,
-                sql.Literal(table.bucket),
-                sql.SQL(EPOCH),  # type: ignore[arg-type]
-                keys,
-                sql.SQL(", ").join(
-                    sql.SQL("sum({})").format(sql.Identifier(c)) for c in table.sums
-                ),
-                sql.Identifier(table.rolls_up or ""),
-                keys,
-            )
+            ROLLUP_REBUILD[table.name],  # type: ignore[call-overload]
+            {"start": "-infinity", "end": "infinity"},
         )
     for statement in FUNCTIONS:
         conn.execute(statement)  # type: ignore[call-overload]

@@ -430,7 +430,9 @@ def _rollup_rebuild(t: SummaryTable) -> str:
     """
 
 
-_REBUILD.update({t.name: _rollup_rebuild(t) for t in ROLLUPS})
+#: Re-sums each rollup over ``[%(start)s, %(end)s)`` of its finer table (migration 8 too).
+ROLLUP_REBUILD = {t.name: _rollup_rebuild(t) for t in ROLLUPS}
+_REBUILD.update(ROLLUP_REBUILD)
 
 
 def _widened(t: SummaryTable, start: datetime, end: datetime) -> dict[str, datetime]:
