@@ -19,8 +19,9 @@ $(STAMP): requirements/lock.txt pyproject.toml
 postgres:
 	deploy/local/postgres.sh
 
-# Alertmanager's binary (Debian's prometheus-alertmanager; no system daemon is started): the
-# demo, the tests and the bench each run their own on a free loopback port.
+# Alertmanager, amtool and promtool (Debian's prometheus-alertmanager and prometheus; no system
+# daemon is started): the demo, the tests and the bench each run their own Alertmanager on a
+# free loopback port; the tests check the Prometheus rules and configs with promtool and amtool.
 alertmanager:
 	deploy/local/alertmanager.sh
 

@@ -14,6 +14,7 @@ import typer
 from ioc.cli_alerts import alerts_app, users_app
 from ioc.cli_grafana import grafana_app
 from ioc.cli_integrations import integrations_app
+from ioc.cli_ops import replay_app
 from ioc.config import ConfigError, Settings, mask_password
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(integrations_app, name="integrations")
 app.add_typer(grafana_app, name="grafana")
+app.add_typer(replay_app, name="replay")
 
 
 def _settings() -> Settings:
@@ -115,26 +117,41 @@ def kpi_recompute(
         str | None,
         typer.Option("--at", help="Snapshot time with offset (default: now)."),
     ] = None,
-    write: Annotated[bool, typer.Option(help="Also store the snapshot in kpi_snapshots.")] = False,
+    write: Annotated[
+        bool,
+        typer.Option(
+            help="Also store the snapshot: in kpi_snapshots, and in kpi_current (what the"
+            " walls show) unless a newer snapshot is already there."
+        ),
+    ] = False,
 ) -> None:
     """Rebuild the KPI summaries of [--from, --to) from the raw events with SQL, then print
     every KPI as it stood at --at (NDJSON), derived from storage alone.
 
     Events with a later event time are left out, except inside the summary buckets holding
     --at (5 minutes for availability and security counts, an hour for the top lists), which
-    count whole."""
+    count whole. The worker's live engine keeps its own state: restart the workers after a
+    recompute that changed the past, so their next refresh starts from the rebuilt tables."""
     import msgspec
     import psycopg
 
     from ioc.clock import SystemClock
-    from ioc.storage.kpi_store import write_snapshots
+    from ioc.storage.kpi_store import publish_recomputed
     from ioc.storage.summaries import rebuild
     from ioc.storage.writer import with_connection_defaults
     from pipelines.kpi import live_kpis
 
     settings = _settings()
     lo, hi = _aware(start), _aware(end)
-    when = _aware(at) if at is not None else SystemClock().now()
+    now = SystemClock().now()
+    when = _aware(at) if at is not None else now
+    earliest = settings.retention.rebuildable_from(now)
+    if earliest is not None and lo < earliest:
+        raise typer.BadParameter(
+            f"--from {lo.isoformat()} is before {earliest.isoformat(timespec='hours')}: raw"
+            " events that old are past retention (IOC_RETENTION_DAYS / IOC_RETENTION), and"
+            " rebuilding would replace the summaries and daily rollups kept there with nothing"
+        )
 
     async def go() -> None:
         async with await psycopg.AsyncConnection.connect(
@@ -144,7 +161,7 @@ def kpi_recompute(
             typer.echo(f"rebuilt: {written}", err=True)
             rows = await live_kpis(settings, as_of=True).refresh(conn, when)
             if write:
-                await write_snapshots(conn, rows)
+                await publish_recomputed(conn, rows)
         for row in rows:
             sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
 

@@ -14,6 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
+from ioc.retention import Retention, RetentionError, parse_overrides
+
 BrokerFlavor = Literal["kafka", "tansu"]
 IngestEngine = Literal["batch", "agents"]
 
@@ -44,6 +46,7 @@ class Settings:
     state_dir: Path = field(default_factory=lambda: Path.home() / ".local/state/ioc")
     max_event_ahead_seconds: int = 3600
     retention_days: int = 400
+    retention_overrides: Mapping[str, int | None] = field(default_factory=dict)
     log_level: str = "info"
     kpi_enabled: bool = True
     kpi_interval_seconds: float = 15.0
@@ -67,6 +70,12 @@ class Settings:
 
     def partitions_for(self, stream: str) -> int:
         return self.stream_partitions.get(stream, self.partitions)
+
+    @property
+    def retention(self) -> Retention:
+        """Days kept per table (``IOC_RETENTION_DAYS``, ``IOC_KPI_HISTORY_DAYS``,
+        ``IOC_RETENTION``)."""
+        return Retention(self.retention_days, self.kpi_history_days, self.retention_overrides)
 
     @property
     def first_broker(self) -> tuple[str, int]:
@@ -124,6 +133,7 @@ class Settings:
                 env, "IOC_MAX_EVENT_AHEAD_SECONDS", defaults.max_event_ahead_seconds, minimum=0
             ),
             retention_days=_int(env, "IOC_RETENTION_DAYS", defaults.retention_days, minimum=1),
+            retention_overrides=_retention(env, "IOC_RETENTION"),
             log_level=env.get("IOC_LOG_LEVEL", defaults.log_level).lower(),
             kpi_enabled=_switch(env, "IOC_KPI", defaults.kpi_enabled),
             kpi_interval_seconds=_float(
@@ -183,6 +193,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = 
     if minimum is not None and value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+def _retention(env: Mapping[str, str], name: str) -> dict[str, int | None]:
+    try:
+        return parse_overrides(env.get(name, ""))
+    except RetentionError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -96,10 +96,7 @@ def create_app(
         """Partitions ahead, retention: at start-up and then hourly."""
         try:
             for change in await run_maintenance(
-                settings.database_url,
-                settings.retention_days,
-                clock.now(),
-                kpi_history_days=settings.kpi_history_days,
+                settings.database_url, settings.retention, clock.now()
             ):
                 log.info("maintenance: %s", change)
         except psycopg.Error as exc:  # the next run tries again; ingest is not affected

@@ -1,42 +1,52 @@
 #!/usr/bin/env bash
-# Make sure an Alertmanager binary is on PATH for `make demo`, `make test` and the bench, which
-# start their own instances on free loopback ports (ioc/services/alertmanager.py). Installs
-# Debian's prometheus-alertmanager where neither `prometheus-alertmanager` nor `alertmanager` is
-# found (needs root or sudo) and keeps the package from starting its system daemon: we never
-# use one, and it would sit on 0.0.0.0:9093 and gossip on 9094.
+# Make sure the Prometheus tool binaries are on PATH for `make demo`, `make test` and the bench:
+# an Alertmanager (Debian's prometheus-alertmanager, with amtool), which they start on free
+# loopback ports (ioc/services/alertmanager.py), and promtool (Debian's prometheus), which the
+# tests use to check and unit-test the pipeline alert rules (deploy/prometheus/).
+# Installs the packages where their binaries are missing (needs root or sudo) and keeps them
+# from starting their system daemons: we never use one, and they would sit on 0.0.0.0:9090,
+# 9093 and gossip on 9094.
 set -euo pipefail
 
-for bin in prometheus-alertmanager alertmanager; do
-  if command -v "$bin" >/dev/null 2>&1; then
-    echo "alertmanager: $(command -v "$bin") ($("$bin" --version 2>&1 | head -1))"
-    exit 0
+have() { command -v "$1" >/dev/null 2>&1; }
+
+missing=()
+have prometheus-alertmanager || have alertmanager || missing+=(prometheus-alertmanager)
+have amtool || [[ " ${missing[*]} " == *" prometheus-alertmanager "* ]] || missing+=(prometheus-alertmanager)
+have promtool || missing+=(prometheus)
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+  as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+  echo "prometheus tools: installing Debian's ${missing[*]}"
+  # policy-rc.d exit 101 tells invoke-rc.d / deb-systemd-invoke not to start services during
+  # the install (Debian policy); only ours, only if none exists, removed again afterwards.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+    trap 'as_root rm -f "$policy"' EXIT
   fi
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+
+  # Should a daemon have been started anyway (another policy-rc.d, a systemd preset), stop it
+  # and keep it from coming back at boot.
+  for unit in prometheus prometheus-alertmanager prometheus-node-exporter; do
+    if have systemctl && [[ -d /run/systemd/system ]]; then
+      as_root systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
+    elif [[ -x /etc/init.d/$unit ]]; then
+      as_root "/etc/init.d/$unit" stop >/dev/null 2>&1 || true
+    fi
+  done
+fi
+
+for bin in prometheus-alertmanager amtool promtool; do
+  have "$bin" || {
+    [[ $bin == prometheus-alertmanager ]] && have alertmanager && continue
+    echo "prometheus tools: $bin is still not on PATH" >&2
+    exit 1
+  }
 done
-
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
-
-echo "alertmanager: installing Debian's prometheus-alertmanager"
-# policy-rc.d exit 101 tells invoke-rc.d / deb-systemd-invoke not to start services during
-# the install (Debian policy); only ours, only if none exists, removed again afterwards.
-policy=/usr/sbin/policy-rc.d
-if [[ ! -e $policy ]]; then
-  as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
-  trap 'as_root rm -f "$policy"' EXIT
-fi
-as_root apt-get update -qq
-as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  prometheus-alertmanager >/dev/null
-
-# Should a daemon have been started anyway (another policy-rc.d, a systemd preset), stop it
-# and keep it from coming back at boot.
-if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
-  as_root systemctl disable --now prometheus-alertmanager.service >/dev/null 2>&1 || true
-elif [[ -x /etc/init.d/prometheus-alertmanager ]]; then
-  as_root /etc/init.d/prometheus-alertmanager stop >/dev/null 2>&1 || true
-fi
-
-command -v prometheus-alertmanager >/dev/null 2>&1 || {
-  echo "alertmanager: prometheus-alertmanager is still not on PATH" >&2
-  exit 1
-}
-echo "alertmanager: installed $(prometheus-alertmanager --version 2>&1 | head -1)"
+am=$(command -v prometheus-alertmanager || command -v alertmanager)
+echo "alertmanager: $am ($("$am" --version 2>&1 | head -1))"
+echo "promtool: $(command -v promtool) ($(promtool --version 2>&1 | head -1))"

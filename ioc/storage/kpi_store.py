@@ -335,14 +335,6 @@ def _params(rows: Sequence[KpiRow]) -> list[tuple[Any, ...]]:
     return [(r.taken_at, r.scope, r.key, r.period, Jsonb(r.values)) for r in rows]
 
 
-async def write_snapshots(conn: psycopg.AsyncConnection, rows: Sequence[KpiRow]) -> None:
-    """Add rows to the history (``kpi_snapshots``)."""
-    if not rows:
-        return
-    async with conn.transaction(), conn.cursor() as cur:
-        await cur.executemany(_HISTORY, _params(rows))
-
-
 async def publish_snapshot(
     conn: psycopg.AsyncConnection, full: Sequence[KpiRow], changed: Sequence[KpiRow]
 ) -> None:
@@ -357,4 +349,22 @@ async def publish_snapshot(
         await cur.executemany(_CURRENT, _params(full))
         await cur.execute(
             "DELETE FROM kpi_current WHERE taken_at < %s", (min(r.taken_at for r in full),)
+        )
+
+
+_CURRENT_IF_NEWER = _CURRENT + " WHERE kpi_current.taken_at <= EXCLUDED.taken_at"
+
+
+async def publish_recomputed(conn: psycopg.AsyncConnection, rows: Sequence[KpiRow]) -> None:
+    """A recomputed snapshot (``ioc kpi recompute --write``): into the history, and into
+    ``kpi_current`` only where it is not older than what is there. So a recompute as of now
+    corrects the walls at once (series it no longer has go too), while one as of a past
+    instant only fills the history, and neither overwrites a newer live refresh."""
+    if not rows:
+        return
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(_HISTORY, _params(rows))
+        await cur.executemany(_CURRENT_IF_NEWER, _params(rows))
+        await cur.execute(
+            "DELETE FROM kpi_current WHERE taken_at < %s", (min(r.taken_at for r in rows),)
         )

@@ -21,8 +21,8 @@ from ioc.partitioning import (
     plan_partitions,
     span_containing,
 )
-from ioc.storage.summaries import SUMMARY_TABLES
-from ioc.storage.tables import EVENT_TABLES, MODE_QUERY, EventTable, retention_days
+from ioc.retention import KeptTable, Retention
+from ioc.storage.tables import EVENT_TABLES, MODE_QUERY, EventTable
 
 log = logging.getLogger(__name__)
 
@@ -141,22 +141,15 @@ class PartitionKeeper:
 MAINTENANCE_LOCK = 0x10C_0002
 
 
-async def run_maintenance(
-    conninfo: str,
-    configured_retention_days: int,
-    now: datetime,
-    *,
-    kpi_history_days: int | None = None,
-) -> list[str]:
-    """Partitions ahead and retention for every event table, its summaries and the KPI
-    history; returns what it changed.
+async def run_maintenance(conninfo: str, retention: Retention, now: datetime) -> list[str]:
+    """Partitions ahead, and retention for every table :mod:`ioc.retention` lists; returns
+    what it changed.
 
     Safe to run from every worker at once: one holds an advisory lock, the others skip.
-    Plain PostgreSQL: create the coming partitions, drop those past retention, delete summary
-    buckets and snapshots past theirs. TimescaleDB: make each retention policy match the
-    configured number of days. A summary keeps as long as the raw table it summarises (so
-    ``ioc kpi recompute`` can always re-derive it); ``kpi_snapshots`` keeps
-    ``kpi_history_days`` (None: forever).
+    Plain PostgreSQL: create the coming partitions of the event tables, drop those past
+    retention, delete older rows of the other tables. TimescaleDB: make each hypertable's
+    retention policy match the settings; the tables that are not hypertables are deleted
+    from as on plain PostgreSQL. Only finished rows go (``KeptTable.finished``).
     """
     changes: list[str] = []
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
@@ -166,46 +159,52 @@ async def run_maintenance(
             return changes
         try:
             mode = await read_storage_mode(conn) or "plain"
-            for table in EVENT_TABLES.values():
-                days = retention_days(table, configured_retention_days)
-                if mode == "timescale":
-                    if await _reconcile_retention_policy(conn, table.name, days):
-                        changes.append(f"{table.name}: retention {days or 'forever'} days")
-                    continue
-                keeper = PartitionKeeper(table)
-                created = await keeper.ensure(conn, (), now)
-                changes += [f"created {s.name}" for s in created]
-                if days is not None:
-                    dropped = await keeper.drop_expired(conn, now, timedelta(days=days))
-                    changes += [f"dropped {s.name}" for s in dropped]
-            for name, column, days in _kept_tables(configured_retention_days, kpi_history_days):
-                if mode == "timescale":
-                    if await _reconcile_retention_policy(conn, name, days):
-                        changes.append(f"{name}: retention {days or 'forever'} days")
+            hypertables = await _hypertables(conn) if mode == "timescale" else set()
+            existing = await _existing_tables(conn)
+            for kept, days in retention.plan():
+                if kept.name not in existing:
+                    continue  # a table a later migration creates
+                if kept.name in hypertables:
+                    if await _reconcile_retention_policy(conn, kept.name, days):
+                        changes.append(f"{kept.name}: retention {days or 'forever'} days")
+                elif kept.name in EVENT_TABLES:
+                    keeper = PartitionKeeper(EVENT_TABLES[kept.name])
+                    created = await keeper.ensure(conn, (), now)
+                    changes += [f"created {s.name}" for s in created]
+                    if days is not None:
+                        dropped = await keeper.drop_expired(conn, now, timedelta(days=days))
+                        changes += [f"dropped {s.name}" for s in dropped]
                 elif days is not None:
-                    cur = await conn.execute(
-                        sql.SQL("DELETE FROM {} WHERE {} < %s").format(
-                            sql.Identifier(name), sql.Identifier(column)
-                        ),
-                        (now - timedelta(days=days),),
-                    )
-                    if cur.rowcount:
-                        changes.append(f"{name}: deleted {cur.rowcount} rows past {days} days")
+                    deleted = await _delete_older(conn, kept, now - timedelta(days=days))
+                    if deleted:
+                        changes.append(f"{kept.name}: deleted {deleted} rows past {days} days")
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (MAINTENANCE_LOCK,))
     return changes
 
 
-def _kept_tables(
-    configured_retention_days: int, kpi_history_days: int | None
-) -> list[tuple[str, str, int | None]]:
-    """(table, time column, days kept) of the KPI tables with a time axis."""
-    kept: list[tuple[str, str, int | None]] = [
-        (t.name, "bucket", retention_days(EVENT_TABLES[t.stream_table], configured_retention_days))
-        for t in SUMMARY_TABLES
-        if t.bucket is not None
-    ]
-    return [*kept, ("kpi_snapshots", "taken_at", kpi_history_days)]
+async def _delete_older(conn: psycopg.AsyncConnection, kept: KeptTable, horizon: datetime) -> int:
+    condition = sql.SQL("{} < %s").format(sql.Identifier(kept.column))
+    if kept.finished:
+        condition = sql.SQL("{} AND ({})").format(condition, sql.SQL(kept.finished))  # type: ignore[arg-type]
+    cur = await conn.execute(
+        sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(kept.name), condition),
+        (horizon,),
+    )
+    return cur.rowcount
+
+
+async def _existing_tables(conn: psycopg.AsyncConnection) -> set[str]:
+    cur = await conn.execute(
+        "SELECT c.relname FROM pg_class c"
+        " WHERE c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace"
+    )
+    return {r[0] for r in await cur.fetchall()}
+
+
+async def _hypertables(conn: psycopg.AsyncConnection) -> set[str]:
+    cur = await conn.execute("SELECT hypertable_name FROM timescaledb_information.hypertables")
+    return {r[0] for r in await cur.fetchall()}
 
 
 async def _reconcile_retention_policy(

@@ -1,4 +1,5 @@
-"""The event tables: their columns (in COPY order), time partitioning and retention.
+"""The event tables: their columns (in COPY order) and time partitioning (retention:
+:mod:`ioc.retention`).
 
 One description per table drives the migrations (both the TimescaleDB and plain-PostgreSQL
 variants), the partition maintenance and the batch writer, so they cannot disagree.
@@ -21,7 +22,6 @@ class EventTable:
     interval: Interval
     segment_by: str  # TimescaleDB compression segment column
     compress_after_days: int
-    keep_forever: bool  # dossier history feeds the yearly 766 scoring: never dropped
 
 
 DOSSIER_EVENTS = EventTable(
@@ -50,7 +50,6 @@ DOSSIER_EVENTS = EventTable(
     interval="month",
     segment_by="agency_code",
     compress_after_days=90,
-    keep_forever=True,
 )
 
 UPTIME_CHECKS = EventTable(
@@ -72,7 +71,6 @@ UPTIME_CHECKS = EventTable(
     interval="week",
     segment_by="service_id",
     compress_after_days=7,
-    keep_forever=False,
 )
 
 SECURITY_EVENTS = EventTable(
@@ -98,7 +96,6 @@ SECURITY_EVENTS = EventTable(
     interval="day",
     segment_by="source",
     compress_after_days=7,
-    keep_forever=False,
 )
 
 EVENT_TABLES: dict[str, EventTable] = {
@@ -110,16 +107,11 @@ EVENT_TABLES: dict[str, EventTable] = {
 MODE_QUERY = "SELECT mode FROM ioc_schema_migrations ORDER BY version LIMIT 1"
 
 
-def retention_days(table: EventTable, configured_days: int) -> int | None:
-    """How long ``table`` keeps rows (``IOC_RETENTION_DAYS``), or None for forever."""
-    return None if table.keep_forever else configured_days
-
-
 def ingest_bounds(table_name: str, settings: Settings) -> TimeBounds:
     """The event times a stream accepts: what the worker checks and the gateway checks too,
     so an event the gateway accepted is never refused downstream."""
     return TimeBounds.for_retention(
-        retention_days(EVENT_TABLES[table_name], settings.retention_days),
+        settings.retention.days(table_name),
         timedelta(seconds=settings.max_event_ahead_seconds),
     )
 

@@ -106,10 +106,20 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(
     hour = timedelta(hours=1)
     lo = datetime.fromtimestamp(start.timestamp() // 3600 * 3600, UTC) - hour
     hi = datetime.fromtimestamp(now.timestamp() // 3600 * 3600, UTC) + 2 * hour
-    recomputed = recompute(kpi_stack, lo, hi, taken)
+    # The walls' table gone wrong: a value changed, a series that no longer exists.
+    with psycopg.connect(kpi_stack.database_url, autocommit=True) as conn:
+        conn.execute("UPDATE kpi_current SET \"values\" = '{}'")
+        conn.execute(
+            'INSERT INTO kpi_current (taken_at, scope, key, period, "values")'
+            " VALUES (%s, 'service', 'svc-gone', '24h', '{}')",
+            (taken - timedelta(minutes=1),),
+        )
+    recomputed = recompute(kpi_stack, lo, hi, taken, write=True)
 
     assert set(recomputed) == set(live)
     assert not (wrong := differences(recomputed, live)), wrong[:5]
+    # --write put the snapshot back where the walls read it, and dropped the stale series.
+    assert latest(kpi_stack.database_url) == (taken, recomputed)
 
     events = first + rest
     oracle = expected_rows(taken, sim, *by_stream(events), maintenance)
@@ -120,7 +130,11 @@ def test_live_and_recomputed_kpis_agree_on_a_simulated_month(
     # hour) holds only events at or before it; events after it must not count.
     hour_ago = datetime.fromtimestamp((now - timedelta(days=9)).timestamp() // 3600 * 3600, UTC)
     past = hour_ago - timedelta(microseconds=1)
-    then = recompute(kpi_stack, lo, hi, past)
+    then = recompute(kpi_stack, lo, hi, past, write=True)
+    assert latest(kpi_stack.database_url) == (taken, recomputed)  # the past is history only
+    with psycopg.connect(kpi_stack.database_url) as conn:
+        kept = conn.execute("SELECT count(*) FROM kpi_snapshots WHERE taken_at = %s", (past,))
+        assert kept.fetchone() == (len(then),)
     before = [e for e in events if e.event_time <= past]
     oracle = expected_rows(past, sim, *by_stream(before), maintenance)
     assert set(then) == set(oracle)
@@ -152,7 +166,9 @@ def by_stream(
     )
 
 
-def recompute(kpi_stack: Stack, lo: datetime, hi: datetime, at: datetime) -> dict[Series, Any]:
+def recompute(
+    kpi_stack: Stack, lo: datetime, hi: datetime, at: datetime, *, write: bool = False
+) -> dict[Series, Any]:
     """Run the real CLI and parse its NDJSON."""
     done = subprocess.run(
         [
@@ -167,6 +183,7 @@ def recompute(kpi_stack: Stack, lo: datetime, hi: datetime, at: datetime) -> dic
             hi.isoformat(),
             "--at",
             at.isoformat(),
+            *(["--write"] if write else []),
         ],
         env=kpi_stack.env,
         capture_output=True,

@@ -16,6 +16,7 @@ import pytest
 
 from ioc.dossier_state import fold
 from ioc.events import DossierEvent, Event
+from ioc.retention import Retention, parse_overrides
 from ioc.storage.maintenance import run_maintenance
 from ioc.storage.migrations import migrate
 from ioc.storage.writer import EventWriter
@@ -142,19 +143,27 @@ def test_timescale_gives_the_same_answers_as_plain_postgres(plain_db: str) -> No
             "uptime_5m",
             "security_5m",
             "security_targets_1h",
+            "uptime_1h",
+            "uptime_1d",
+            "security_1h",
+            "security_1d",
+            "security_targets_1d",
             "kpi_snapshots",
         }
         assert ("policy_compression", "security_events") in jobs
         assert ("policy_compression", "dossier_events") in jobs
-        assert asyncio.run(run_maintenance(url, 30, NOW, kpi_history_days=90)) == [
+        # Daily rollups and dossier history are kept forever: no policy to add.
+        assert asyncio.run(run_maintenance(url, Retention(30, 90), NOW)) == [
             "uptime_checks: retention 30 days",
             "security_events: retention 30 days",
             "uptime_5m: retention 30 days",
+            "uptime_1h: retention 30 days",
             "security_5m: retention 30 days",
+            "security_1h: retention 30 days",
             "security_targets_1h: retention 30 days",
             "kpi_snapshots: retention 90 days",
         ]
-        assert asyncio.run(run_maintenance(url, 30, NOW, kpi_history_days=90)) == []
+        assert asyncio.run(run_maintenance(url, Retention(30, 90), NOW)) == []
         with psycopg.connect(url) as conn:
             policies = dict(
                 conn.execute(
@@ -168,6 +177,8 @@ def test_timescale_gives_the_same_answers_as_plain_postgres(plain_db: str) -> No
             "uptime_5m": "30 days",
             "security_5m": "30 days",
             "security_targets_1h": "30 days",
+            "uptime_1h": "30 days",
+            "security_1h": "30 days",
             "kpi_snapshots": "90 days",
         }
         assert answers(url) == answers(plain_db)
@@ -188,7 +199,7 @@ def test_maintenance_drops_partitions_past_retention_and_keeps_dossier_history()
                     (NOW - timedelta(days=age),),
                 )
             summarised = conn.execute("SELECT count(*) FROM security_5m").fetchone()
-        changes = asyncio.run(run_maintenance(url, 20, NOW, kpi_history_days=90))
+        changes = asyncio.run(run_maintenance(url, Retention(20, 90), NOW))
         assert any(c.startswith("dropped security_events_p") for c in changes)
         assert not any("dossier_events" in c and c.startswith("dropped") for c in changes)
         assert any(c.startswith("security_5m: deleted") for c in changes)
@@ -205,8 +216,80 @@ def test_maintenance_drops_partitions_past_retention_and_keeps_dossier_history()
         assert oldest_bucket is not None and oldest_bucket[0] >= NOW - timedelta(days=20)
         assert summarised is not None and left is not None and 0 < left[0] < summarised[0]
         assert history == (NOW - timedelta(days=89),)
-        assert asyncio.run(run_maintenance(url, 20, NOW, kpi_history_days=90)) == [], (
+        assert asyncio.run(run_maintenance(url, Retention(20, 90), NOW)) == [], (
             "a second run changes nothing"
         )
+    finally:
+        drop_database(url)
+
+
+def test_retention_per_table_keeps_what_each_table_is_told_and_only_finished_rows_go() -> None:
+    """``IOC_RETENTION``: a raw table kept longer than the default, another shorter with its
+    summaries following it, daily rollups kept forever, audit and dead letters trimmed, and
+    from the alert history only finished rows deleted."""
+    url = new_database()
+    try:
+        migrate(url, allow_timescale=False)
+        store(url, sample_events())  # 40 days old to 5 days old
+        old, recent = NOW - timedelta(days=35), NOW - timedelta(days=2)
+        with psycopg.connect(url, autocommit=True) as conn:
+            for at in (old, recent):
+                conn.execute(
+                    "INSERT INTO gateway_audit (at, transport, kind, reason)"
+                    " VALUES (%s, 'http', 'auth', 'bad token')",
+                    (at,),
+                )
+                conn.execute(
+                    "INSERT INTO dead_letters (source_topic, kafka_partition, kafka_offset,"
+                    " payload_digest, reason, received_at)"
+                    " VALUES ('ioc.security.v1', 0, %s, '\\x00', 'schema: x', %s)",
+                    (int(at.timestamp()), at),
+                )
+            for n, state in enumerate(("pending", "sent", "failed")):
+                conn.execute(
+                    "INSERT INTO notifications (id, receiver, reason, group_key, payload,"
+                    " created_at, state) VALUES (gen_random_uuid(), 'r', 'firing', %s, '{}',"
+                    " %s, %s)",
+                    (f"g{n}", old, state),
+                )
+            conn.execute(
+                "INSERT INTO uptime_1d SELECT service_id, date_trunc('day', bucket), sum(checks),"
+                " sum(up), sum(degraded), sum(down), sum(latency_ms_sum), sum(latency_samples)"
+                " FROM uptime_5m GROUP BY 1, 2 ON CONFLICT DO NOTHING"
+            )
+            daily = conn.execute("SELECT count(*), min(bucket) FROM uptime_1d").fetchone()
+            had = conn.execute(
+                "SELECT count(*) FROM uptime_checks WHERE event_time < %s",
+                (NOW - timedelta(days=11),),
+            ).fetchone()
+            assert had is not None and had[0] > 0
+            security = conn.execute("SELECT count(*) FROM security_events").fetchone()
+        retention = Retention(
+            30,
+            90,
+            parse_overrides(
+                "security_events=forever,uptime_checks=10,gateway_audit=30,notifications=30"
+            ),
+        )
+        changes = asyncio.run(run_maintenance(url, retention, NOW))
+        assert not any("security" in c for c in changes), changes
+        assert "gateway_audit: deleted 1 rows past 30 days" in changes
+        assert "dead_letters: deleted 1 rows past 30 days" in changes  # IOC_RETENTION_DAYS
+        assert "notifications: deleted 2 rows past 30 days" in changes  # not the pending one
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM security_events").fetchone() == security
+            horizon = NOW - timedelta(days=11)  # partitions are weeks: a day of slack
+            old_checks = conn.execute(
+                "SELECT count(*) FROM uptime_checks WHERE event_time < %s", (horizon,)
+            ).fetchone()
+            old_5m = conn.execute(
+                "SELECT count(*) FROM uptime_5m WHERE bucket < %s", (NOW - timedelta(days=10),)
+            ).fetchone()
+            assert conn.execute("SELECT count(*), min(bucket) FROM uptime_1d").fetchone() == daily
+            assert conn.execute("SELECT state FROM notifications").fetchall() == [("pending",)]
+            assert conn.execute("SELECT count(*) FROM gateway_audit").fetchone() == (1,)
+        assert old_checks == (0,)
+        assert old_5m == (0,)  # the summaries follow their raw table's override
+        assert daily is not None and daily[1] < NOW - timedelta(days=30)
     finally:
         drop_database(url)
