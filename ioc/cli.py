@@ -14,7 +14,7 @@ import typer
 from ioc.cli_alerts import alerts_app, users_app
 from ioc.cli_grafana import grafana_app
 from ioc.cli_integrations import integrations_app
-from ioc.cli_ops import replay_app
+from ioc.cli_ops import doctor, replay_app
 from ioc.config import ConfigError, Settings, mask_password
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(integrations_app, name="integrations")
 app.add_typer(grafana_app, name="grafana")
 app.add_typer(replay_app, name="replay")
+app.command()(doctor)
 
 
 def _settings() -> Settings:

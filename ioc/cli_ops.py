@@ -129,3 +129,25 @@ def replay_topic(
     except LookupError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(1) from None
+
+
+def doctor(
+    quiet: Annotated[bool, typer.Option(help="Leave out the retention plan.")] = False,
+) -> None:
+    """Check the broker (topics, partitions, replicas), the database (TimescaleDB, migrations),
+    the alert rules and the Alertmanager and Grafana they name (and GRAFANA_URL); print what
+    is wrong and what to do. Exit 1 on any problem."""
+    from ioc.doctor import Finding, diagnose, exit_code, render
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        found = [Finding("config", "FAIL", str(exc), "fix the variable it names")]
+        typer.echo(render(found))
+        raise typer.Exit(1) from None
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the findings say it once
+    findings = asyncio.run(diagnose(settings))
+    if quiet:
+        findings = [f for f in findings if f.check != "retention"]
+    typer.echo(render(findings))
+    raise typer.Exit(exit_code(findings))

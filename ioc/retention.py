@@ -130,11 +130,3 @@ class Retention:
     def plan(self) -> list[tuple[KeptTable, int | None]]:
         """Every table with its days kept, in :data:`KEPT` order."""
         return [(t, self.days(t.name)) for t in KEPT]
-
-    def describe(self) -> list[str]:
-        """One line per table, for ``ioc doctor`` and the logs."""
-        return [
-            f"{t.name}: {'forever' if d is None else f'{d} days'}"
-            + (f" (when {t.finished})" if t.finished else "")
-            for t, d in self.plan()
-        ]

@@ -64,9 +64,9 @@ def test_any_written_plan_reads_back_as_written(wanted: dict[str, int | None]) -
 
 
 def test_only_finished_alert_history_is_ever_deleted() -> None:
-    lines = Retention(400, 90, parse_overrides("alerts=365")).describe()
-    assert "alerts: 365 days (when state = 'resolved')" in lines
-    assert "dossier_events: forever" in lines
+    history = ("alerts", "alert_events", "notifications", "alert_actions")
+    assert all(BY_NAME[t].finished for t in history)
+    assert Retention(400, 90, parse_overrides("alerts=365")).days("alerts") == 365
 
 
 def test_recompute_may_not_rebuild_where_raw_rows_are_gone() -> None:
