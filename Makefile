@@ -51,11 +51,14 @@ test: install postgres alertmanager lint typecheck
 bench: install postgres
 	$(BIN)/python bench/ingest.py
 
-# Re-pin the whole dependency tree with hashes after changing pyproject.toml.
+# Re-pin the whole dependency tree with hashes after changing pyproject.toml; the image
+# (deploy/Dockerfile) installs runtime.txt: the same pins without the dev tools.
 lock: install
 	$(BIN)/python -m pip install --quiet uv==0.13.9
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 -o requirements/lock.txt
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -c requirements/lock.txt -o requirements/runtime.txt
 
 clean:
 	-$(BIN)/ioc services down

@@ -39,6 +39,8 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "broker": settings.kafka_url,
         "processing_guarantee": "at_least_once",
         "topic_partitions": settings.partitions,
+        # Faust's own topics (table changelogs, its leader topic) as safe as ours.
+        "topic_replication_factor": settings.topic_replication,
         "topic_allow_declare": True,
         # Faust would otherwise wait, on stop and on every rebalance, until in-flight events
         # are acknowledged, and an ingest batch waiting out a database outage never is: the
