@@ -146,6 +146,8 @@ def kpi_recompute(
     lo, hi = _aware(start), _aware(end)
     now = SystemClock().now()
     when = _aware(at) if at is not None else now
+    if write and when > now:
+        raise typer.BadParameter("--write with --at in the future would store values not seen yet")
     earliest = settings.retention.rebuildable_from(now)
     if earliest is not None and lo < earliest:
         raise typer.BadParameter(
@@ -162,7 +164,9 @@ def kpi_recompute(
             typer.echo(f"rebuilt: {written}", err=True)
             rows = await live_kpis(settings, as_of=True).refresh(conn, when)
             if write:
-                await publish_recomputed(conn, rows)
+                current = await publish_recomputed(conn, rows)
+                where = "kpi_snapshots and kpi_current" if current else "kpi_snapshots only"
+                typer.echo(f"stored in {where}", err=True)
         for row in rows:
             sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
 

@@ -90,7 +90,9 @@ def replay_topic(
     from_offset: Annotated[
         int | None, typer.Option(help="First offset (per partition), included.")
     ] = None,
-    until_offset: Annotated[int | None, typer.Option(help="Last offset, excluded.")] = None,
+    until_offset: Annotated[
+        int | None, typer.Option(help="First offset not replayed (excluded).")
+    ] = None,
     since: Annotated[
         str | None, typer.Option(help="Records with a broker timestamp from then, with offset.")
     ] = None,
@@ -100,6 +102,8 @@ def replay_topic(
     """Store a range of the stream's topic again, by offsets or broker timestamps, without a
     consumer group: the workers' offsets are not touched. Stops at each partition's end as
     found at the start."""
+    from aiokafka.errors import KafkaError
+
     from pipelines.replay import Replayer, TopicRange, topic_batches
 
     settings, chosen = _settings(), _stream(stream)
@@ -126,8 +130,8 @@ def replay_topic(
 
     try:
         asyncio.run(go())
-    except LookupError as exc:
-        typer.secho(str(exc), fg="red", err=True)
+    except (LookupError, KafkaError) as exc:
+        typer.secho(f"replay: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
 
 

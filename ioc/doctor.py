@@ -11,6 +11,7 @@ health endpoint. The retention plan is printed, so the days kept are never a sur
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Literal
 import aiohttp
 import psycopg
 from aiokafka.admin import AIOKafkaAdminClient
+from psycopg.conninfo import conninfo_to_dict
 
 from ioc.broker import topic_plan
 from ioc.config import Settings, mask_password
@@ -133,6 +135,8 @@ def _topic_findings(
         )
     few: list[str] = []
     thin: list[str] = []
+    leaderless: list[str] = []
+    short: list[str] = []
     for name, wanted in plan.items():
         topic = by_name.get(name)
         if topic is None:
@@ -144,6 +148,32 @@ def _topic_findings(
         replicas = min((len(p.get("replicas", [])) for p in partitions), default=0)
         if replicas < settings.topic_replication:
             thin.append(f"{name} {replicas}")
+        for part in partitions:
+            where = f"{name}/{part.get('partition')}"
+            if part.get("leader", -1) == -1 or part.get("error_code"):
+                leaderless.append(where)
+            # acks=all needs min.insync.replicas (2 of 3 on a production cluster) in sync.
+            elif len(part.get("isr", [])) < min(2, len(part.get("replicas", []))):
+                short.append(where)
+    if leaderless:
+        out.append(
+            Finding(
+                "topics",
+                "FAIL",
+                f"no leader: {', '.join(leaderless[:8])}{' …' if len(leaderless) > 8 else ''}",
+                "a broker holding these partitions is down: pushes to them fail (503)",
+            )
+        )
+    if short:
+        out.append(
+            Finding(
+                "topics",
+                "warn",
+                f"under-replicated (fewer than 2 in sync): {', '.join(short[:8])}"
+                + (" …" if len(short) > 8 else ""),
+                "one more broker loss stops writes to them (min.insync.replicas=2)",
+            )
+        )
     if few:
         out.append(
             Finding(
@@ -186,13 +216,15 @@ def _topic_findings(
 async def check_database(settings: Settings) -> list[Finding]:
     from ioc.storage.migrations import MIGRATIONS
 
-    shown = mask_password(settings.database_url)
+    shown = _database_shown(settings.database_url)
     try:
         conn = await psycopg.AsyncConnection.connect(
             settings.database_url, connect_timeout=int(TIMEOUT_SECONDS), autocommit=True
         )
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
+        if password := conninfo_to_dict(settings.database_url).get("password"):
+            first = first.replace(str(password), "***")
         return [
             Finding(
                 "database",
@@ -221,6 +253,17 @@ async def check_database(settings: Settings) -> list[Finding]:
     out.append(_extension_finding(mode, installed, available))
     out.append(_migration_finding(applied, {m.version for m in MIGRATIONS}))
     return out
+
+
+def _database_shown(url: str) -> str:
+    """Where the database is, never with a password (URL, ``?password=`` or key=value form)."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "(IOC_DATABASE_URL, unparsable)"
+    user = str(parts.get("user", ""))
+    host, port = parts.get("host", "localhost"), parts.get("port", "5432")
+    return f"{user + '@' if user else ''}{host}:{port}/{parts.get('dbname', '')}"
 
 
 async def _one(conn: psycopg.AsyncConnection, query: str) -> object | None:
@@ -284,46 +327,57 @@ def _migration_finding(applied: set[int] | None, known: set[int]) -> Finding:
 # --- HTTP services ------------------------------------------------------------------------
 
 
-async def check_http(
+async def _get(
     session: aiohttp.ClientSession, check: str, url: str, what: str, hint: str
-) -> Finding:
-    """GET a health endpoint; ok on 2xx, with what the body says where it says something."""
+) -> tuple[Finding, str]:
+    """GET a health endpoint: ok on 2xx; the finding, and the whole body for a caller that
+    reads it. Addresses are shown without their credentials."""
+    shown = mask_password(url)
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)) as r:
             body = (await r.text(errors="replace")).strip()
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return Finding(check, "FAIL", f"{what} at {url}: {_reason(exc)}", hint)
+        return Finding(check, "FAIL", f"{what} at {shown}: {_reason(exc)}", hint), ""
     if not 200 <= r.status < 300:
-        return Finding(check, "FAIL", f"{what} at {url} answered HTTP {r.status}", hint)
-    return Finding(check, "ok", f"{what} at {url}: {body[:80] or 'ready'}")
+        return Finding(check, "FAIL", f"{what} at {shown} answered HTTP {r.status}", hint), body
+    return Finding(
+        check, "ok", f"{what} at {shown}: {' '.join(body.split())[:80] or 'ready'}"
+    ), body
 
 
 async def check_grafana(session: aiohttp.ClientSession, url: str) -> Finding:
-    finding = await check_http(
+    shown = mask_password(url)
+    finding, body = await _get(
         session,
         "grafana",
         url.rstrip("/") + "/api/health",
         "Grafana",
         "is Grafana running at that address? (GRAFANA_URL, or the url of a grafana receiver)",
     )
-    if finding.status != "ok":
-        return finding
-    import json
+    return finding if finding.status != "ok" else grafana_health(shown, body)
 
+
+def grafana_health(shown: str, body: str) -> Finding:
+    """What Grafana's ``/api/health`` body says (``{"database": "ok", "version": …}``)."""
     try:
-        health = json.loads(finding.detail.split(": ", 1)[1])
-    except (ValueError, IndexError):
-        return Finding(
-            "grafana", "FAIL", f"{url} answered, but not as Grafana's /api/health does", ""
-        )
-    if not isinstance(health, dict) or health.get("database") != "ok":
+        health = json.loads(body)
+    except ValueError:
+        health = None
+    if not isinstance(health, dict) or "database" not in health:
         return Finding(
             "grafana",
             "FAIL",
-            f"Grafana at {url} reports its database as {health!r}",
+            f"{shown} answered, but not as Grafana's /api/health does",
+            "is GRAFANA_URL Grafana's own address (not a proxy's login page)?",
+        )
+    if health.get("database") != "ok":
+        return Finding(
+            "grafana",
+            "FAIL",
+            f"Grafana at {shown} reports its database as {health.get('database')!r}",
             "see Grafana's own log",
         )
-    return Finding("grafana", "ok", f"Grafana {health.get('version', '?')} at {url}")
+    return Finding("grafana", "ok", f"Grafana {health.get('version', '?')} at {shown}")
 
 
 async def check_alerting(
@@ -365,15 +419,14 @@ async def check_alerting(
             )
         )
     for m in managers:
-        out.append(
-            await check_http(
-                session,
-                "alertmanager",
-                m.url.rstrip("/") + "/-/ready",
-                f"receiver {m.name}",
-                "is Alertmanager running at that address?",
-            )
+        finding, _ = await _get(
+            session,
+            "alertmanager",
+            m.url.rstrip("/") + "/-/ready",
+            f"receiver {m.name}",
+            "is Alertmanager running at that address?",
         )
+        out.append(finding)
     if grafana := env.get("GRAFANA_URL"):
         grafanas.add(grafana)
     if not grafanas:

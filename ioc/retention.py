@@ -59,12 +59,29 @@ KEPT: tuple[KeptTable, ...] = (
     KeptTable("dead_letters", "received_at", "stream"),
     KeptTable("gateway_audit", "at", "stream"),
     KeptTable("alerts", "updated_at", "forever", finished="state = 'resolved'"),
-    KeptTable("alert_events", "at", "forever", finished="published"),
+    KeptTable(
+        "alert_events",
+        "at",
+        "forever",
+        # Published, and its alert over: an open alert keeps its whole timeline.
+        finished="published AND NOT EXISTS (SELECT 1 FROM alerts a"
+        " WHERE a.id = alert_events.alert_id AND a.state <> 'resolved')",
+    ),
     KeptTable("notifications", "created_at", "forever", finished="state <> 'pending'"),
     KeptTable("alert_actions", "requested_at", "forever", finished="status <> 'pending'"),
 )
 BY_NAME: dict[str, KeptTable] = {t.name: t for t in KEPT}
-EVENT_TABLE_NAMES = ("dossier_events", "uptime_checks", "security_events")
+#: What a rebuild reads: the raw tables, and the finer summaries the rollups are re-summed
+#: from (a daily row is re-summed over its whole day).
+REBUILT_FROM = (
+    "uptime_checks",
+    "security_events",
+    "uptime_5m",
+    "uptime_1h",
+    "security_5m",
+    "security_1h",
+    "security_targets_1h",
+)
 
 
 class RetentionError(ValueError):
@@ -121,10 +138,10 @@ class Retention:
                 return None
 
     def rebuildable_from(self, now: datetime) -> datetime | None:
-        """The earliest instant ``ioc kpi recompute`` may rebuild from: before it, raw rows
-        are gone (or the oldest day is partly gone), so a rebuild would replace the summaries
-        and the daily rollups kept there with sums of nothing. None: nothing expires."""
-        kept = [d for d in (self.days("uptime_checks"), self.days("security_events")) if d]
+        """The earliest instant ``ioc kpi recompute`` may rebuild from: before it, raw rows or
+        the finer summaries are gone (or the oldest day is partly gone), so a rebuild would
+        replace what is kept there with sums of nothing. None: nothing it reads expires."""
+        kept = [d for d in map(self.days, REBUILT_FROM) if d]
         return now - timedelta(days=min(kept) - 1) if kept else None
 
     def plan(self) -> list[tuple[KeptTable, int | None]]:

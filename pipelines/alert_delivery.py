@@ -44,6 +44,15 @@ class Delivery:
         self.receivers = dict(receivers)
         self.database_url = database_url
         self.metrics = metrics
+        # Every receiver's series exist from the start at 0, so the first failure is an
+        # increase Prometheus can see (IocNotificationFailed), not a series appearing at 1.
+        for name, receiver in self.receivers.items():
+            for counter in (
+                metrics.notifications_sent,
+                metrics.notifications_failed,
+                metrics.notification_retries,
+            ):
+                counter.labels(name, receiver.kind)
         self.clock = clock
         self._queues: dict[str, asyncio.Queue[Notification]] = {}
         self._tasks: list[asyncio.Task[None]] = []

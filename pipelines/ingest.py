@@ -64,6 +64,9 @@ class IngestHandler:
         self.send_dead_letters = send_dead_letters
         self.metrics = metrics
         self.clock = clock
+        # "Nothing stored since" counts from start-up until the first batch, so a worker that
+        # starts while the database is down is seen as stalled (IocIngestStalled).
+        metrics.last_batch.labels(stream.name).set(clock.now().timestamp())
 
     @classmethod
     def build(

@@ -22,7 +22,7 @@ import gzip
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -64,8 +64,9 @@ class TopicRange:
     """Which records of a topic: offsets (per partition) or Kafka timestamps, or both.
 
     ``since``/``from_offset`` are included, ``until``/``until_offset`` excluded; without an
-    end the range stops at each partition's end as found when the replay starts, so a
-    replay ends even while producers keep writing.
+    end the range stops at each partition's end as found when the replay starts (on the
+    embedded broker: at the records appended before it started), so a replay ends even while
+    producers keep writing.
     """
 
     partitions: tuple[int, ...] | None = None
@@ -138,8 +139,8 @@ async def topic_batches(
     """The records of ``wanted`` on the stream's topic, in batches, read without a consumer
     group (nothing is committed, the workers' offsets are untouched)."""
     consumer = AIOKafkaConsumer(**consumer_settings(settings), group_id=None)
-    await consumer.start()
     try:
+        await consumer.start()
         await consumer.topics()  # metadata for every topic
         known = consumer.partitions_for_topic(stream.topic)
         if not known:
@@ -151,10 +152,14 @@ async def topic_batches(
         consumer.assign(tps)
         starts = await _start_offsets(consumer, tps, wanted)
         stops: dict[TopicPartition, int | None] = dict.fromkeys(tps)
+        until = wanted.until
         if settings.broker_flavor == "kafka":
-            # The embedded broker reports a partition's end as its last batch's first
-            # offset + 1, so there a partition is read until it stays empty instead.
             stops.update(await consumer.end_offsets(tps))
+        elif until is None:
+            # The embedded broker reports a partition's end as its last batch's first
+            # offset + 1: there a partition is read until it stays empty, and records
+            # appended after the replay began are left out, so it ends while producers write.
+            until = datetime.now(UTC)
         if wanted.until_offset is not None:
             stops = {
                 tp: min(s, wanted.until_offset) if s is not None else wanted.until_offset
@@ -181,14 +186,21 @@ async def topic_batches(
                 batch += [
                     RawRecord.from_message(m)
                     for m in messages
-                    if (stop is None or m.offset < stop) and wanted.admits(m.offset, m.timestamp)
+                    if (stop is None or m.offset < stop)
+                    and wanted.admits(m.offset, m.timestamp)
+                    and not _past(m.timestamp, until)
                 ]
-                if (
-                    idle >= IDLE_POLLS
-                    or (messages and stop is not None and messages[-1].offset + 1 >= stop)
-                    or (messages and _past(messages[-1].timestamp, wanted.until))
-                ):
+                if stop is not None:
+                    # A known end: read to it, however long the broker takes (a slow fetch
+                    # is not the end); the position also passes gaps in the offsets.
+                    done = await consumer.position(tp) >= stop
+                else:
+                    done = idle >= IDLE_POLLS or bool(
+                        messages and _past(messages[-1].timestamp, until)
+                    )
+                if done:
                     open_.discard(tp)
+                    consumer.pause(tp)
             if batch:
                 yield batch
     finally:

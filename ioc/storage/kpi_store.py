@@ -352,19 +352,22 @@ async def publish_snapshot(
         )
 
 
-_CURRENT_IF_NEWER = _CURRENT + " WHERE kpi_current.taken_at <= EXCLUDED.taken_at"
-
-
-async def publish_recomputed(conn: psycopg.AsyncConnection, rows: Sequence[KpiRow]) -> None:
-    """A recomputed snapshot (``ioc kpi recompute --write``): into the history, and into
-    ``kpi_current`` only where it is not older than what is there. So a recompute as of now
-    corrects the walls at once (series it no longer has go too), while one as of a past
-    instant only fills the history, and neither overwrites a newer live refresh."""
+async def publish_recomputed(conn: psycopg.AsyncConnection, rows: Sequence[KpiRow]) -> bool:
+    """A recomputed snapshot (``ioc kpi recompute --write``): into the history, and, when it
+    is not older than what ``kpi_current`` holds, as the current snapshot (series it no longer
+    has go). So a recompute as of now corrects the walls at once, while one as of a past
+    instant only fills the history and never puts old values or old series back on a wall.
+    Returns whether ``kpi_current`` was replaced."""
     if not rows:
-        return
+        return False
+    taken = min(r.taken_at for r in rows)
     async with conn.transaction(), conn.cursor() as cur:
+        await cur.execute("LOCK TABLE kpi_current IN SHARE ROW EXCLUSIVE MODE")
+        await cur.execute("SELECT max(taken_at) FROM kpi_current")
+        newest = await cur.fetchone()
         await cur.executemany(_HISTORY, _params(rows))
-        await cur.executemany(_CURRENT_IF_NEWER, _params(rows))
-        await cur.execute(
-            "DELETE FROM kpi_current WHERE taken_at < %s", (min(r.taken_at for r in rows),)
-        )
+        if newest and newest[0] is not None and newest[0] > taken:
+            return False
+        await cur.executemany(_CURRENT, _params(rows))
+        await cur.execute("DELETE FROM kpi_current WHERE taken_at < %s", (taken,))
+    return True

@@ -136,4 +136,4 @@ def test_a_missing_topic_is_a_clear_error(stack: Stack) -> None:
         check=False,
     )
     assert done.returncode == 1
-    assert "topic ioc.uptime.v1 does not exist" in done.stderr
+    assert "replay: topic ioc.uptime.v1 does not exist" in done.stderr

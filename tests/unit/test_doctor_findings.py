@@ -8,10 +8,12 @@ from ioc.broker import topic_plan
 from ioc.config import Settings
 from ioc.doctor import (
     Finding,
+    _database_shown,
     _extension_finding,
     _migration_finding,
     _topic_findings,
     exit_code,
+    grafana_health,
     render,
     retention_findings,
 )
@@ -33,7 +35,13 @@ def described(
             "topic": t,
             "error_code": 0,
             "partitions": [
-                {"partition": p, "replicas": list(range(replicas))} for p in range(partitions)
+                {
+                    "partition": p,
+                    "leader": 0,
+                    "replicas": list(range(replicas)),
+                    "isr": list(range(replicas)),
+                }
+                for p in range(partitions)
             ],
         }
         for t in topic_plan(settings)
@@ -89,3 +97,38 @@ def test_the_report_ends_with_a_verdict_and_the_exit_code_follows_failures() -> 
 def test_the_retention_plan_is_grouped_by_days() -> None:
     found = retention_findings([("a", 30), ("b", None), ("c", 30), ("d", 400)])
     assert [f.detail for f in found] == ["30 days: a, c", "400 days: d", "forever: b"]
+
+
+def test_leaderless_partitions_fail_and_short_isr_warns() -> None:
+    topics = described(12, 3)
+    partitions = topics[2]["partitions"]
+    assert isinstance(partitions, list)
+    partitions[0].update(leader=-1, isr=[])
+    partitions[1].update(leader=1, isr=[1])
+    found = _topic_findings(KAFKA, topics, brokers=3)
+    assert [(f.status, f.detail) for f in found] == [
+        ("FAIL", "no leader: ioc.security.v1/0"),
+        ("warn", "under-replicated (fewer than 2 in sync): ioc.security.v1/1"),
+    ]
+
+
+def test_grafana_health_is_read_from_its_whole_body() -> None:
+    # Grafana 11's answer: pretty-printed, longer than a display line.
+    body = (
+        '{\n  "commit": "83b9528bce85cf9371320f6d6e450916156da3f6",\n  "database": "ok",\n'
+        '  "version": "11.6.3"\n}'
+    )
+    assert grafana_health("http://grafana:3000", body) == Finding(
+        "grafana", "ok", "Grafana 11.6.3 at http://grafana:3000"
+    )
+    assert grafana_health("g", '{"database": "failing"}').status == "FAIL"
+    assert grafana_health("g", "<html>login</html>").status == "FAIL"
+
+
+def test_the_database_is_shown_without_its_password_in_any_form() -> None:
+    for url in (
+        "postgresql://ioc:s3cret@db:5433/ioc",
+        "postgresql://ioc@db:5433/ioc?password=s3cret",
+        "host=db port=5433 dbname=ioc user=ioc password=s3cret",
+    ):
+        assert _database_shown(url) == "ioc@db:5433/ioc"
