@@ -252,6 +252,19 @@ def test_retention_per_table_keeps_what_each_table_is_told_and_only_finished_row
                     " %s, %s)",
                     (f"g{n}", old, state),
                 )
+            for fingerprint, state in (("open", "firing"), ("done", "resolved")):
+                alert = conn.execute(
+                    "INSERT INTO alerts (id, fingerprint, rule, state, severity, summary, labels,"
+                    " starts_at, fired_at, updated_at, doc) VALUES (gen_random_uuid(), %s, 'r',"
+                    " %s, 'high', 's', '{}', %s, %s, %s, '{}') RETURNING id",
+                    (fingerprint, state, old, old, old),
+                ).fetchone()
+                assert alert is not None
+                conn.execute(
+                    "INSERT INTO alert_events (alert_id, fingerprint, kind, at, record, published)"
+                    " VALUES (%s, %s, 'fired', %s, '{}', true)",
+                    (alert[0], fingerprint, old),
+                )
             conn.execute(
                 "INSERT INTO uptime_1d SELECT service_id, date_trunc('day', bucket), sum(checks),"
                 " sum(up), sum(degraded), sum(down), sum(latency_ms_sum), sum(latency_samples)"
@@ -268,7 +281,8 @@ def test_retention_per_table_keeps_what_each_table_is_told_and_only_finished_row
             30,
             90,
             parse_overrides(
-                "security_events=forever,uptime_checks=10,gateway_audit=30,notifications=30"
+                "security_events=forever,uptime_checks=10,gateway_audit=30,notifications=30,"
+                "alerts=30,alert_events=30"
             ),
         )
         changes = asyncio.run(run_maintenance(url, retention, NOW))
@@ -276,6 +290,9 @@ def test_retention_per_table_keeps_what_each_table_is_told_and_only_finished_row
         assert "gateway_audit: deleted 1 rows past 30 days" in changes
         assert "dead_letters: deleted 1 rows past 30 days" in changes  # IOC_RETENTION_DAYS
         assert "notifications: deleted 2 rows past 30 days" in changes  # not the pending one
+        # A resolved alert and its timeline go; an open alert keeps its whole timeline.
+        assert "alerts: deleted 1 rows past 30 days" in changes
+        assert "alert_events: deleted 1 rows past 30 days" in changes
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM security_events").fetchone() == security
             horizon = NOW - timedelta(days=11)  # partitions are weeks: a day of slack
@@ -288,6 +305,7 @@ def test_retention_per_table_keeps_what_each_table_is_told_and_only_finished_row
             assert conn.execute("SELECT count(*), min(bucket) FROM uptime_1d").fetchone() == daily
             assert conn.execute("SELECT state FROM notifications").fetchall() == [("pending",)]
             assert conn.execute("SELECT count(*) FROM gateway_audit").fetchone() == (1,)
+            assert conn.execute("SELECT fingerprint FROM alert_events").fetchall() == [("open",)]
         assert old_checks == (0,)
         assert old_5m == (0,)  # the summaries follow their raw table's override
         assert daily is not None and daily[1] < NOW - timedelta(days=30)
