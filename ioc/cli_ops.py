@@ -20,11 +20,9 @@ replay_app = typer.Typer(
 
 
 def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        typer.secho(f"configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+    from ioc.cli import _settings as settings  # late: ioc.cli imports this module
+
+    return settings()
 
 
 def _stream(name: str) -> Stream:
