@@ -89,3 +89,28 @@ def test_kpi_recompute_refuses_a_range_past_retention() -> None:
     )
     assert result.exit_code == 2
     assert "past retention" in result.output
+
+
+def test_kpi_recompute_will_not_store_a_snapshot_of_the_future() -> None:
+    from typer.testing import CliRunner
+
+    from ioc.cli import app
+
+    soon = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    result = CliRunner().invoke(
+        app,
+        [
+            "kpi",
+            "recompute",
+            "--from",
+            (soon - timedelta(hours=2)).isoformat(),
+            "--to",
+            soon.isoformat(),
+            "--at",
+            (soon + timedelta(days=1)).isoformat(),
+            "--write",
+        ],
+        env={},
+    )
+    assert result.exit_code == 2
+    assert "in the future" in result.output
