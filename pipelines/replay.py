@@ -155,6 +155,12 @@ async def topic_batches(
         until = wanted.until
         if settings.broker_flavor == "kafka":
             stops.update(await consumer.end_offsets(tps))
+            if until is not None:
+                # The first record at or after --until ends the range (None: none yet).
+                found = await consumer.offsets_for_times({tp: _ms(until) for tp in tps})
+                for tp, hit in found.items():
+                    if hit is not None and stops[tp] is not None:
+                        stops[tp] = min(stops[tp], hit.offset)  # type: ignore[type-var]
         elif until is None:
             # The embedded broker reports a partition's end as its last batch's first
             # offset + 1: there a partition is read until it stays empty, and records
