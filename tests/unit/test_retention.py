@@ -114,3 +114,22 @@ def test_kpi_recompute_will_not_store_a_snapshot_of_the_future() -> None:
     )
     assert result.exit_code == 2
     assert "in the future" in result.output
+
+
+def test_every_bucketed_summary_and_event_table_has_a_retention_rule() -> None:
+    """The retention table names the storage layer's tables: a summary added later without a
+    rule here would grow forever, and one following the wrong raw table would be trimmed
+    before ``ioc kpi recompute`` could re-derive it."""
+    from ioc.storage.summaries import SUMMARY_TABLES
+    from ioc.storage.tables import EVENT_TABLES
+
+    assert set(EVENT_TABLES) <= set(BY_NAME)
+    for t in SUMMARY_TABLES:
+        if t.bucket is None:
+            continue  # per-key state (last check of a service): no time axis to trim
+        kept = BY_NAME[t.name]
+        assert kept.column == "bucket"
+        if t.bucket == "1 day":
+            assert kept.default == "forever", t.name
+        else:
+            assert (kept.default, kept.follows) == ("follows", t.stream_table), t.name
