@@ -33,12 +33,9 @@ def _stream(name: str) -> Stream:
 
 
 def _time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    t = datetime.fromisoformat(value)
-    if t.tzinfo is None:
-        raise typer.BadParameter(f"{value!r} needs a UTC offset, e.g. 2026-03-01T00:00+07:00")
-    return t
+    from ioc.cli import _aware  # the same check as every other command's times
+
+    return None if value is None else _aware(value)
 
 
 StreamOption = Annotated[str, typer.Option("--stream", help="dossier, uptime or security.")]
